@@ -1,0 +1,329 @@
+//! The HTTP contract's Cache section as plain Rust: a tiny request/response pair, routing from
+//! the full path, one file per endpoint. Natively unit-testable; the wasm layer only converts
+//! Spin's types to and from [`HttpRequest`]/[`HttpResponse`].
+//!
+//! Routes (segments are percent-decoded after routing, so a key literally named `stats` or
+//! `invalidate` is reachable as `%73tats` / `%69nvalidate`):
+//!
+//! | route                              | methods            | file             |
+//! |------------------------------------|--------------------|------------------|
+//! | `/v1/cache/{ns}/stats`             | GET                | `stats.rs`       |
+//! | `/v1/cache/{ns}/invalidate`        | POST               | `invalidate.rs`  |
+//! | `/v1/cache/{ns}/{key}`             | GET, PUT, DELETE   | `entry_*.rs`     |
+
+mod correlation;
+mod entry_delete;
+mod entry_get;
+mod entry_put;
+mod invalidate;
+mod percent;
+mod problem;
+mod stats;
+
+pub use correlation::{CORRELATION_HEADER, MAX_CORRELATION_ID_LEN, correlation_id};
+pub use entry_get::{CACHE_STATUS_HIT, CACHE_STATUS_MISS, CACHE_STATUS_STALE};
+pub use percent::{decode_component, parse_query};
+pub use problem::{PROBLEM_TYPE_BASE, Problem, problem};
+
+use crate::cache::Cache;
+use crate::clock::Clock;
+use crate::config::CacheConfig;
+use crate::error::CacheError;
+use crate::redis::RedisExec;
+
+/// Route prefix served by this component.
+pub const ROUTE_PREFIX: &str = "/v1/cache/";
+/// Largest invalidation body accepted, in bytes.
+pub const MAX_INVALIDATE_BODY_BYTES: usize = 64 * 1024;
+/// `Retry-After` seconds sent with 503 and with a lease wait that timed out.
+pub const RETRY_AFTER_S: u64 = 1;
+
+/// An HTTP request, already read into memory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HttpRequest {
+    /// Upper-case method, e.g. `GET`.
+    pub method: String,
+    /// Path and query as received, e.g. `/v1/cache/ns/k?ttl_s=60`.
+    pub path_and_query: String,
+    /// Headers in order; names compare case-insensitively.
+    pub headers: Vec<(String, String)>,
+    /// The body (the wasm layer stops reading past [`max_body_bytes`] + 1).
+    pub body: Vec<u8>,
+}
+
+impl HttpRequest {
+    /// A request without headers or body.
+    pub fn new(method: &str, path_and_query: &str) -> Self {
+        Self {
+            method: method.to_ascii_uppercase(),
+            path_and_query: path_and_query.to_string(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// Adds a header.
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// Sets the body.
+    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// The first header named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        find_header(&self.headers, name)
+    }
+}
+
+/// An HTTP response.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HttpResponse {
+    /// Status code.
+    pub status: u16,
+    /// Headers in order.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// A response with a status and nothing else.
+    pub fn new(status: u16) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// A JSON response.
+    pub fn json(status: u16, value: &serde_json::Value) -> Self {
+        Self::new(status)
+            .with_header("Content-Type", "application/json")
+            .with_body(value.to_string())
+    }
+
+    /// Adds a header.
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// Sets the body.
+    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// The first header named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        find_header(&self.headers, name)
+    }
+
+    /// The body parsed as JSON (`Null` when it is not JSON); handy in tests.
+    pub fn json_body(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// How many body bytes the wasm layer must read at most (one more than any limit, so an
+/// oversized body is still recognised as such and answered 413).
+pub fn max_body_bytes(config: &CacheConfig) -> usize {
+    let value_limit = usize::try_from(config.max_value_bytes).unwrap_or(usize::MAX);
+    value_limit.max(MAX_INVALIDATE_BODY_BYTES).saturating_add(1)
+}
+
+/// Handles one request: routing, the endpoint, errors as problem+json, and the
+/// `X-Correlation-Id` echo on every response.
+pub fn handle<R: RedisExec, C: Clock>(
+    cache: &mut Cache<R, C>,
+    request: &HttpRequest,
+) -> HttpResponse {
+    let correlation = correlation_id(request.header(CORRELATION_HEADER));
+    let response = route(cache, request).unwrap_or_else(error_response);
+    response.with_header(CORRELATION_HEADER, &correlation)
+}
+
+/// Which endpoint a path names, with its still-encoded segments.
+enum Route<'a> {
+    Stats { ns: &'a str },
+    Invalidate { ns: &'a str },
+    Entry { ns: &'a str, key: &'a str },
+}
+
+fn resolve(path: &str) -> Option<Route<'_>> {
+    let rest = path.strip_prefix(ROUTE_PREFIX)?;
+    let mut segments = rest.split('/');
+    let ns = segments.next()?;
+    let second = segments.next()?;
+    if segments.next().is_some() {
+        return None;
+    }
+    Some(match second {
+        "stats" => Route::Stats { ns },
+        "invalidate" => Route::Invalidate { ns },
+        key => Route::Entry { ns, key },
+    })
+}
+
+fn route<R: RedisExec, C: Clock>(
+    cache: &mut Cache<R, C>,
+    request: &HttpRequest,
+) -> Result<HttpResponse, HttpError> {
+    let (path, query) = match request.path_and_query.split_once('?') {
+        Some((path, query)) => (path, query),
+        None => (request.path_and_query.as_str(), ""),
+    };
+    let Some(route) = resolve(path) else {
+        return Err(HttpError::NotFound(format!("no cache route {path}")));
+    };
+    let method = request.method.as_str();
+    match route {
+        Route::Stats { ns } => {
+            require_method(method, &["GET"])?;
+            stats::handle(cache, &path_segment("ns", ns)?)
+        }
+        Route::Invalidate { ns } => {
+            require_method(method, &["POST"])?;
+            invalidate::handle(cache, &path_segment("ns", ns)?, request)
+        }
+        Route::Entry { ns, key } => {
+            require_method(method, &["GET", "PUT", "DELETE"])?;
+            let ns = path_segment("ns", ns)?;
+            let key = path_segment("key", key)?;
+            let query = parse_query(query).map_err(|detail| HttpError::invalid("query", detail))?;
+            match method {
+                "GET" => entry_get::handle(cache, &ns, &key, &query),
+                "PUT" => entry_put::handle(cache, &ns, &key, &query, request),
+                _ => entry_delete::handle(cache, &ns, &key),
+            }
+        }
+    }
+}
+
+fn require_method(method: &str, allowed: &[&str]) -> Result<(), HttpError> {
+    if allowed.contains(&method) {
+        Ok(())
+    } else {
+        Err(HttpError::MethodNotAllowed {
+            method: method.to_string(),
+            allow: allowed.join(", "),
+        })
+    }
+}
+
+/// Percent-decodes and validates one path segment.
+fn path_segment(field: &str, raw: &str) -> Result<String, HttpError> {
+    let decoded =
+        decode_component(raw, false).map_err(|detail| HttpError::invalid(field, detail))?;
+    crate::validate::segment(field, &decoded)?;
+    Ok(decoded)
+}
+
+/// Everything that ends a request early; rendered as RFC 9457 problem+json.
+#[derive(Debug)]
+enum HttpError {
+    Cache(CacheError),
+    NotFound(String),
+    MethodNotAllowed { method: String, allow: String },
+    UnsupportedMediaType(String),
+    BodyTooLarge(u64),
+}
+
+impl HttpError {
+    fn invalid(field: &str, detail: impl Into<String>) -> Self {
+        Self::Cache(CacheError::invalid(field, detail))
+    }
+}
+
+impl From<CacheError> for HttpError {
+    fn from(error: CacheError) -> Self {
+        Self::Cache(error)
+    }
+}
+
+fn error_response(error: HttpError) -> HttpResponse {
+    match error {
+        HttpError::Cache(CacheError::Invalid { field, detail }) => problem(
+            400,
+            "invalid-input",
+            "Invalid input",
+            &format!("{field}: {detail}"),
+        )
+        .with_field(&field)
+        .into_response(),
+        HttpError::Cache(CacheError::TooLarge(limit)) | HttpError::BodyTooLarge(limit) => problem(
+            413,
+            "too-large",
+            "Content too large",
+            &format!("the body is larger than the limit of {limit} bytes"),
+        )
+        .into_response(),
+        HttpError::Cache(CacheError::PreconditionFailed(detail)) => {
+            problem(412, "precondition-failed", "Precondition failed", &detail).into_response()
+        }
+        HttpError::Cache(CacheError::Unavailable(detail)) => {
+            // The Redis error text stays in the logs; clients get a stable message.
+            eprintln!("redwasm-cache: redis unavailable: {detail}");
+            problem(
+                503,
+                "redis-unavailable",
+                "Service unavailable",
+                "Redis is unavailable; retry later",
+            )
+            .into_response()
+            .with_header("Retry-After", &RETRY_AFTER_S.to_string())
+        }
+        HttpError::NotFound(detail) => {
+            problem(404, "not-found", "Not found", &detail).into_response()
+        }
+        HttpError::MethodNotAllowed { method, allow } => problem(
+            405,
+            "method-not-allowed",
+            "Method not allowed",
+            &format!("{method} is not allowed here; use {allow}"),
+        )
+        .into_response()
+        .with_header("Allow", &allow),
+        HttpError::UnsupportedMediaType(detail) => problem(
+            415,
+            "unsupported-media-type",
+            "Unsupported media type",
+            &detail,
+        )
+        .into_response(),
+    }
+}
+
+/// The integer query parameter `name`, if present; 400 naming it when it is not an integer
+/// in `min..=max`.
+fn integer_param(
+    query: &[(String, String)],
+    name: &str,
+    min: u64,
+    max: u64,
+) -> Result<Option<u64>, HttpError> {
+    let Some(raw) = percent::query_value(query, name) else {
+        return Ok(None);
+    };
+    let text = decode_component(raw, true).map_err(|detail| HttpError::invalid(name, detail))?;
+    match text.parse::<u64>() {
+        Ok(value) if (min..=max).contains(&value) => Ok(Some(value)),
+        _ => Err(HttpError::invalid(
+            name,
+            format!("must be an integer in {min}..={max}, got {text:?}"),
+        )),
+    }
+}

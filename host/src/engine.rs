@@ -1,0 +1,355 @@
+//! The wasmtime engine, the linker every component is linked against, and the per-store state.
+//!
+//! One [`Runtime`] per process: a pooling-allocator engine with epoch interruption (a ticker
+//! thread advances the epoch, so a guest in a busy loop yields and can be timed out), a
+//! linker with WASI p2 + p3, `wasi:http` p2 + p3, Spin's Redis and variables, and the shared
+//! [`RedisPool`]. [`Runtime::load`] compiles a component once and pre-instantiates it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use wasmtime::component::{Component, InstancePre, Linker, ResourceTable};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
+    StoreLimitsBuilder, UpdateDeadline,
+};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::handler::ProxyPre;
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+
+use crate::metrics::Metrics;
+use crate::redis::{RedisCtx, RedisCtxView, RedisPool};
+use crate::variables::VariablesCtx;
+
+/// How often the epoch advances; a running guest yields to the executor at least this often.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Per-component host settings (from `redwasm.toml`; defaults suit the shipped components).
+#[derive(Clone, Debug)]
+pub struct ComponentSettings {
+    /// Requests one instance may serve before it is replaced (1 = a fresh instance each time).
+    pub max_instance_reuse: usize,
+    /// Requests one instance may serve at once (only WASIp3 components can use more than 1).
+    pub max_concurrent_per_instance: usize,
+    /// How long an idle instance is kept for reuse.
+    pub idle_instance_timeout: Duration,
+    /// Time limit for a request to produce its response head.
+    pub request_timeout: Duration,
+    /// Largest request body accepted (413 above).
+    pub max_request_body_bytes: u64,
+    /// Largest linear memory one instance may grow to.
+    pub max_memory_bytes: usize,
+    /// Confine the component's Redis keys to its own prefix.
+    pub sandbox: bool,
+}
+
+impl Default for ComponentSettings {
+    fn default() -> Self {
+        ComponentSettings {
+            max_instance_reuse: 128,
+            max_concurrent_per_instance: 16,
+            idle_instance_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_request_body_bytes: 2 * 1024 * 1024,
+            max_memory_bytes: 128 * 1024 * 1024,
+            sandbox: true,
+        }
+    }
+}
+
+/// Everything needed to load one component.
+#[derive(Clone)]
+pub struct ComponentSpec {
+    /// The manifest id (`[component.<id>]`); also the Redis sandbox prefix.
+    pub id: String,
+    /// Path of the `.wasm` file.
+    pub source: PathBuf,
+    /// `allowed_outbound_hosts`, templates already resolved.
+    pub allowed_outbound_hosts: Vec<String>,
+    /// Resolved variables for `fermyon:spin/variables`.
+    pub variables: VariablesCtx,
+    /// Host settings.
+    pub settings: ComponentSettings,
+}
+
+/// A compiled, pre-instantiated component.
+pub struct LoadedComponent {
+    /// What it was loaded from.
+    pub spec: ComponentSpec,
+    /// The pre-instance, for typed exports (embedding API).
+    pub instance_pre: InstancePre<HostState>,
+    /// The HTTP handler pre-instance, when the component exports one (p2 or p3).
+    pub proxy_pre: Option<ProxyPre<HostState>>,
+    /// The Redis context template every store of this component starts from.
+    redis: RedisCtx,
+}
+
+impl LoadedComponent {
+    /// True for a `wasi:http/handler@0.3` (WASIp3) component.
+    pub fn is_p3(&self) -> bool {
+        matches!(self.proxy_pre, Some(ProxyPre::P3(_)))
+    }
+}
+
+/// The data of every [`Store`] the host creates.
+pub struct HostState {
+    table: ResourceTable,
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    outbound_http: OutboundHttpPolicy,
+    redis: RedisCtx,
+    variables: VariablesCtx,
+    limits: StoreLimits,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        http_view(self)
+    }
+}
+
+/// The `wasi:http` view of a store's data (a plain `fn` so the handler can hold it).
+pub fn http_view(state: &mut HostState) -> WasiHttpCtxView<'_> {
+    WasiHttpCtxView {
+        ctx: &mut state.http,
+        table: &mut state.table,
+        hooks: &mut state.outbound_http,
+    }
+}
+
+/// Outgoing `wasi:http` requests: denied. Components reach Redis through the Redis
+/// capability; arbitrary egress would bypass `allowed_outbound_hosts`.
+struct OutboundHttpPolicy;
+
+impl WasiHttpHooks for OutboundHttpPolicy {
+    fn send_request(
+        &mut self,
+        _request: http::Request<wasmtime_wasi_http::WasiBody>,
+        _options: Option<wasmtime_wasi_http::RequestOptions>,
+        _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+    ) -> Box<
+        dyn Future<
+                Output = Result<
+                    (
+                        http::Response<wasmtime_wasi_http::WasiBody>,
+                        Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+                    ),
+                    wasmtime_wasi_http::Error,
+                >,
+            > + Send,
+    > {
+        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
+    }
+}
+
+/// The process-wide engine, linker and shared Redis pool.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<HostState>,
+    redis: Arc<RedisPool>,
+    metrics: Arc<Metrics>,
+    stop_ticker: Arc<AtomicBool>,
+}
+
+impl Runtime {
+    /// Builds the engine (pooling allocator, epoch interruption) and the linker.
+    pub fn new(redis: Arc<RedisPool>, metrics: Arc<Metrics>) -> anyhow::Result<Self> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.wasm_component_model_async(true);
+        config.epoch_interruption(true);
+        if let Some(dir) = compile_cache_dir() {
+            let mut cache = wasmtime::CacheConfig::new();
+            cache.with_directory(&dir);
+            match wasmtime::Cache::new(cache) {
+                Ok(cache) => {
+                    config.cache(Some(cache));
+                }
+                Err(error) => {
+                    tracing::warn!(dir = %dir.display(), error = %format!("{error:?}"), "compile cache disabled");
+                }
+            }
+        }
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(1000)
+            .total_core_instances(2000)
+            .total_memories(2000)
+            .total_tables(2000)
+            .total_stacks(1000)
+            .max_memory_size(256 << 20);
+        // Pre-allocated slots only pay off when they are many; fall back when the pool cannot
+        // be reserved (e.g. a small virtual address limit).
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = match Engine::new(&config) {
+            Ok(engine) => engine,
+            Err(error) => {
+                tracing::warn!(%error, "pooling allocator unavailable, using on-demand");
+                config.allocation_strategy(InstanceAllocationStrategy::OnDemand);
+                Engine::new(&config).map_err(|e| anyhow::anyhow!("{e:?}"))?
+            }
+        };
+
+        let mut linker: Linker<HostState> = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow_err)?;
+        wasmtime_wasi::p3::add_to_linker(&mut linker).map_err(anyhow_err)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(anyhow_err)?;
+        wasmtime_wasi_http::p3::add_to_linker(&mut linker).map_err(anyhow_err)?;
+        crate::redis::add_to_linker(&mut linker, |s: &mut HostState| RedisCtxView {
+            ctx: &s.redis,
+            table: &mut s.table,
+        })
+        .map_err(anyhow_err)?;
+        crate::variables::add_to_linker(&mut linker, |s: &mut HostState| &mut s.variables)
+            .map_err(anyhow_err)?;
+
+        let stop_ticker = Arc::new(AtomicBool::new(false));
+        {
+            let engine = engine.clone();
+            let stop = stop_ticker.clone();
+            std::thread::Builder::new()
+                .name("redwasm-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(EPOCH_TICK);
+                        engine.increment_epoch();
+                    }
+                })
+                .context("spawn the epoch ticker")?;
+        }
+
+        Ok(Runtime {
+            engine,
+            linker,
+            redis,
+            metrics,
+            stop_ticker,
+        })
+    }
+
+    /// The shared Redis pool.
+    pub fn redis(&self) -> &Arc<RedisPool> {
+        &self.redis
+    }
+
+    /// The process metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The wasmtime engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Compiles and pre-instantiates a component. Fails when it imports something the host
+    /// does not provide (the error names the import).
+    pub fn load(&self, spec: ComponentSpec) -> anyhow::Result<Arc<LoadedComponent>> {
+        let component = load_component(&self.engine, &spec.source)
+            .with_context(|| format!("component `{}`", spec.id))?;
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(anyhow_err)
+            .with_context(|| format!("link component `{}`", spec.id))?;
+        let proxy_pre =
+            match wasmtime_wasi_http::p3::bindings::ServicePre::new(instance_pre.clone()) {
+                Ok(pre) => Some(ProxyPre::P3(pre)),
+                Err(_) => {
+                    wasmtime_wasi_http::p2::bindings::ProxyPre::new(instance_pre.clone())
+                        .ok()
+                        .map(ProxyPre::P2)
+                }
+            };
+        let redis = RedisCtx::new(
+            self.redis.clone(),
+            &spec.id,
+            &spec.allowed_outbound_hosts,
+            spec.settings.sandbox,
+        )
+        .map_err(|e| anyhow::anyhow!("component `{}`: {e}", spec.id))?;
+        Ok(Arc::new(LoadedComponent {
+            spec,
+            instance_pre,
+            proxy_pre,
+            redis,
+        }))
+    }
+
+    /// A new store for one instance of `component`, with its limits and epoch deadline set.
+    pub fn new_store(&self, component: &LoadedComponent) -> Store<HostState> {
+        let wasi = WasiCtxBuilder::new()
+            .inherit_stdout()
+            .inherit_stderr()
+            .build();
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(component.spec.settings.max_memory_bytes)
+            .instances(64)
+            .trap_on_grow_failure(false)
+            .build();
+        let state = HostState {
+            table: ResourceTable::new(),
+            wasi,
+            http: WasiHttpCtx::new(),
+            outbound_http: OutboundHttpPolicy,
+            redis: component.redis.clone(),
+            variables: component.spec.variables.clone(),
+            limits,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        // Yield to the executor every tick: a guest spinning in a loop cannot starve other
+        // requests, and the handler's expiration (polled outside the store) can drop it.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
+        self.metrics.record_instance(&component.spec.id);
+        store
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.stop_ticker.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Where compiled components are cached between runs: `$REDWASM_COMPILE_CACHE` (`off`
+/// disables it), else `$XDG_CACHE_HOME/redwasm` or `~/.cache/redwasm`. A restart (and every
+/// test) then loads native code instead of recompiling it.
+fn compile_cache_dir() -> Option<PathBuf> {
+    match std::env::var_os("REDWASM_COMPILE_CACHE") {
+        Some(v) if v == "off" => None,
+        Some(v) => Some(PathBuf::from(v)),
+        None => std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .map(|base| base.join("redwasm").join("wasmtime")),
+    }
+}
+
+/// Compiles a `.wasm` component file.
+fn load_component(engine: &Engine, path: &Path) -> anyhow::Result<Component> {
+    if !path.exists() {
+        anyhow::bail!(
+            "{} does not exist (build the components: `cargo build`)",
+            path.display()
+        );
+    }
+    Component::from_file(engine, path).map_err(|e| anyhow::anyhow!("compile {}: {e:?}", path.display()))
+}
+
+/// `wasmtime::Error` is not `anyhow::Error` in wasmtime 48.
+pub(crate) fn anyhow_err(e: wasmtime::Error) -> anyhow::Error {
+    anyhow::anyhow!("{e:?}")
+}

@@ -1,0 +1,27 @@
+//! The redwasm host: runs redwasm's WebAssembly components (and any Spin HTTP component) on
+//! wasmtime, supplies them Redis and variables, and serves them over HTTP.
+//!
+//! # Layout
+//! - [`manifest`]: the Spin manifest (`spin.toml`, `spin_manifest_version = 2`), typed.
+//! - [`routes`]: Spin's route syntax and the router built from the manifest.
+//! - [`variables`]: `fermyon:spin/variables@2.0.0` from the manifest and `SPIN_VARIABLE_*`.
+//! - [`redis`]: `fermyon:spin/redis@2.0.0` and `spin:redis/redis@3.0.0`: shared multiplexed
+//!   connections, a bounded pool for blocking commands, and the key-namespace sandbox.
+//! - [`engine`]: the wasmtime engine, linker and per-store state shared by every trigger.
+//! - [`trigger`]: the HTTP trigger (hyper server, instance reuse, limits, shutdown).
+//! - [`embedded_redis`]: a `redis-server` the host starts and owns when no `REDIS_URL` is set.
+//! - [`embed`]: the typed Rust API other programs use to call the components directly.
+//! - [`metrics`]: counters rendered as Prometheus text at `/metrics`.
+
+#![deny(missing_docs)]
+
+pub mod manifest;
+pub mod redis;
+pub mod routes;
+pub mod variables;
+pub mod embedded_redis;
+pub mod engine;
+pub mod metrics;
+pub mod trigger;
+pub mod embed;
+pub mod serve;

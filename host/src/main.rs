@@ -1,0 +1,59 @@
+//! `redwasm`: the command-line entry point. Thin on purpose: everything lives in the library.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Runs redwasm's WebAssembly components (and any Spin HTTP component) with Redis.
+#[derive(Parser)]
+#[command(name = "redwasm", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve every component of a Spin manifest over HTTP.
+    Serve {
+        /// The Spin manifest (`spin_manifest_version = 2`).
+        #[arg(long, default_value = "spin.toml")]
+        manifest: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:3000", env = "REDWASM_LISTEN")]
+        listen: SocketAddr,
+        /// Redis to use; when absent the host starts and owns a local redis-server.
+        #[arg(long, env = "REDIS_URL")]
+        redis_url: Option<String>,
+        /// Where the owned redis-server keeps its data (AOF/RDB).
+        #[arg(long, default_value = ".redwasm/redis")]
+        redis_data_dir: PathBuf,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,wasmtime=warn,cranelift=warn".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Command::Serve {
+            manifest,
+            listen,
+            redis_url,
+            redis_data_dir,
+        } => runtime.block_on(async move {
+            let mut options = redwasm::serve::AppOptions::new(manifest);
+            options.redis_url = redis_url;
+            options.redis_data_dir = redis_data_dir;
+            redwasm::serve::serve(options, listen, redwasm::serve::shutdown_signal()).await
+        }),
+    }
+}

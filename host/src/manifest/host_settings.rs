@@ -1,0 +1,110 @@
+//! redwasm's own settings, kept in the tool tables Spin's schema reserves for other tools:
+//! `[application.tool.redwasm]` ([`HostSettings`]) and `[component.<id>.tool.redwasm]`
+//! ([`ComponentHostSettings`]). Spin ignores both, so one `spin.toml` serves both hosts.
+
+use std::net::SocketAddr;
+
+use serde::Deserialize;
+
+/// The key under `tool` that holds redwasm's settings.
+pub const TOOL_NAME: &str = "redwasm";
+
+/// Application-wide host settings, from `[application.tool.redwasm]`. The command line and
+/// environment (`--listen`, `REDIS_URL`) take precedence over these.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostSettings {
+    /// Address to listen on, e.g. `"0.0.0.0:3000"`.
+    #[serde(default, deserialize_with = "socket_address")]
+    pub listen: Option<SocketAddr>,
+    /// Redis to use, e.g. `"redis://127.0.0.1:6379"`; when absent the host starts its own.
+    pub redis_url: Option<String>,
+}
+
+/// Reads `listen`, naming the field and an example in the error (serde's own message for a
+/// bad address names neither).
+fn socket_address<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<SocketAddr>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    text.parse().map(Some).map_err(|_| {
+        serde::de::Error::custom(format!(
+            "`listen` = {text:?} is not a socket address like \"0.0.0.0:3000\""
+        ))
+    })
+}
+
+/// Per-component host settings, from `[component.<id>.tool.redwasm]`; every field is
+/// optional in the file and defaults as documented.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ComponentHostSettings {
+    /// Requests one instance may serve before it is replaced; `1` = a fresh instance per
+    /// request (no state can leak between requests). Default 128.
+    pub reuse: usize,
+    /// Requests one instance may serve at once (only WASIp3 components can use more than 1).
+    /// Default 16.
+    pub max_concurrent_per_instance: usize,
+    /// Confine the component's Redis keys to its own prefix. Default `true`.
+    pub sandbox: bool,
+    /// Time limit for a request to produce its response head, in milliseconds. Default 30000.
+    pub request_timeout_ms: u64,
+    /// How long an idle instance is kept for reuse, in milliseconds. Default 10000.
+    pub idle_instance_timeout_ms: u64,
+    /// Largest request body accepted, in bytes (413 above). Default 2 MiB.
+    pub max_request_body_bytes: u64,
+    /// Largest linear memory one instance may grow to, in bytes. Default 128 MiB.
+    pub max_memory_bytes: u64,
+}
+
+impl Default for ComponentHostSettings {
+    fn default() -> Self {
+        ComponentHostSettings {
+            reuse: 128,
+            max_concurrent_per_instance: 16,
+            sandbox: true,
+            request_timeout_ms: 30_000,
+            idle_instance_timeout_ms: 10_000,
+            max_request_body_bytes: 2 * 1024 * 1024,
+            max_memory_bytes: 128 * 1024 * 1024,
+        }
+    }
+}
+
+/// The smallest memory limit that lets any component start (one Wasm page).
+const MIN_MEMORY_BYTES: u64 = 64 * 1024;
+
+impl ComponentHostSettings {
+    /// Reads `[component.<id>.tool.redwasm]`, checking that the values make sense.
+    pub(super) fn from_table(table: &toml::Table) -> Result<Self, String> {
+        let settings: ComponentHostSettings = toml::Value::Table(table.clone())
+            .try_into()
+            .map_err(|e: toml::de::Error| e.message().to_string())?;
+        let zero = [
+            ("reuse", settings.reuse == 0),
+            (
+                "max_concurrent_per_instance",
+                settings.max_concurrent_per_instance == 0,
+            ),
+            ("request_timeout_ms", settings.request_timeout_ms == 0),
+        ];
+        if let Some((field, _)) = zero.iter().find(|(_, is_zero)| *is_zero) {
+            return Err(format!("`{field}` must be at least 1"));
+        }
+        if settings.max_memory_bytes < MIN_MEMORY_BYTES {
+            return Err(format!(
+                "`max_memory_bytes` must be at least {MIN_MEMORY_BYTES} (one Wasm page)"
+            ));
+        }
+        Ok(settings)
+    }
+}
+
+impl HostSettings {
+    /// Reads `[application.tool.redwasm]`.
+    pub(super) fn from_table(table: &toml::Table) -> Result<Self, String> {
+        toml::Value::Table(table.clone())
+            .try_into()
+            .map_err(|e: toml::de::Error| e.message().to_string())
+    }
+}

@@ -1,0 +1,168 @@
+//! `redwasm serve`: load a manifest, resolve its variables, compile its components, and serve
+//! them — starting and owning a local `redis-server` when no Redis URL is given.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use crate::embedded_redis::EmbeddedRedis;
+use crate::engine::{ComponentSettings, ComponentSpec, Runtime};
+use crate::manifest::{ComponentHostSettings, Manifest, TriggerRoute};
+use crate::metrics::Metrics;
+use crate::redis::{RedisPool, RedisPoolConfig};
+use crate::trigger::{HttpApp, TriggerLimits};
+use crate::variables::{AppVariables, EnvironmentSource};
+
+/// The application variable that carries the Redis address to components.
+pub const REDIS_ADDRESS_VARIABLE: &str = "redis_address";
+
+/// What to serve and with which Redis.
+#[derive(Clone, Debug)]
+pub struct AppOptions {
+    /// The Spin manifest.
+    pub manifest: PathBuf,
+    /// Redis to use (overrides the `redis_address` variable); `None` in [`serve`] starts a
+    /// local redis-server, in [`build_app`] leaves the manifest's value.
+    pub redis_url: Option<String>,
+    /// Where an owned redis-server keeps its data.
+    pub redis_data_dir: PathBuf,
+    /// Extra variable values, above `SPIN_VARIABLE_*` and defaults.
+    pub variable_overrides: BTreeMap<String, String>,
+    /// Trigger-wide limits.
+    pub limits: TriggerLimits,
+}
+
+impl AppOptions {
+    /// Defaults for `manifest`.
+    pub fn new(manifest: impl Into<PathBuf>) -> Self {
+        AppOptions {
+            manifest: manifest.into(),
+            redis_url: None,
+            redis_data_dir: PathBuf::from(".redwasm/redis"),
+            variable_overrides: BTreeMap::new(),
+            limits: TriggerLimits::default(),
+        }
+    }
+}
+
+/// Host settings of a component as the engine wants them.
+fn settings(host: &ComponentHostSettings) -> ComponentSettings {
+    ComponentSettings {
+        max_instance_reuse: host.reuse.max(1),
+        max_concurrent_per_instance: host.max_concurrent_per_instance.max(1),
+        idle_instance_timeout: Duration::from_millis(host.idle_instance_timeout_ms),
+        request_timeout: Duration::from_millis(host.request_timeout_ms),
+        max_request_body_bytes: host.max_request_body_bytes,
+        max_memory_bytes: usize::try_from(host.max_memory_bytes).unwrap_or(usize::MAX),
+        sandbox: host.sandbox,
+    }
+}
+
+/// Loads the manifest and compiles every routed component into an [`HttpApp`].
+pub async fn build_app(options: &AppOptions) -> anyhow::Result<HttpApp> {
+    let manifest = Manifest::load(&options.manifest)?;
+    let mut overrides = options.variable_overrides.clone();
+    let redis_url = options.redis_url.clone().or(manifest.host.redis_url.clone());
+    if let Some(url) = &redis_url {
+        overrides.insert(REDIS_ADDRESS_VARIABLE.to_string(), url.clone());
+    }
+    let variables = AppVariables::resolve(&manifest.variables, &EnvironmentSource::process(), &overrides)?;
+
+    let runtime = Arc::new(Runtime::new(
+        RedisPool::new(RedisPoolConfig::default()),
+        Arc::new(Metrics::default()),
+    )?);
+
+    let mut loaded = BTreeMap::new();
+    let mut routes = Vec::new();
+    for trigger in &manifest.http_triggers {
+        let TriggerRoute::Path(route) = &trigger.route else {
+            continue;
+        };
+        let id = &trigger.component;
+        if !loaded.contains_key(id) {
+            let component = manifest
+                .component(id)
+                .with_context(|| format!("trigger references unknown component `{id}`"))?;
+            let allowed_outbound_hosts = component
+                .allowed_outbound_hosts
+                .iter()
+                .map(|entry| variables.expand(entry))
+                .collect::<Result<Vec<_>, _>>()
+                .with_context(|| format!("component `{id}`: allowed_outbound_hosts"))?;
+            let spec = ComponentSpec {
+                id: id.clone(),
+                source: component.source.clone(),
+                allowed_outbound_hosts,
+                variables: variables
+                    .component_ctx(component)
+                    .with_context(|| format!("component `{id}`: variables"))?,
+                settings: settings(&component.host),
+            };
+            let runtime = runtime.clone();
+            // Compilation is CPU-bound: keep it off the async workers.
+            let component = tokio::task::spawn_blocking(move || runtime.load(spec)).await??;
+            tracing::info!(component = %id, p3 = component.is_p3(), "loaded");
+            loaded.insert(id.clone(), component);
+        }
+        routes.push((route.clone(), loaded[id].clone()));
+    }
+    let redis_address = variables.get(REDIS_ADDRESS_VARIABLE).map(str::to_string);
+    HttpApp::new(runtime, routes, redis_address, options.limits.clone())
+}
+
+/// Serves the manifest on `listen` until `shutdown` resolves. Without a Redis URL (option,
+/// `REDIS_URL`, or the manifest's tool settings) it starts a local redis-server first and
+/// stops it after the server has drained.
+pub async fn serve(
+    mut options: AppOptions,
+    listen: SocketAddr,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let manifest_redis = Manifest::load(&options.manifest)?.host.redis_url;
+    let mut owned = None;
+    if options.redis_url.is_none() && manifest_redis.is_none() {
+        let redis = EmbeddedRedis::start(&options.redis_data_dir, Duration::from_secs(15))
+            .await
+            .context("no REDIS_URL given, so redwasm starts its own redis-server")?;
+        tracing::info!(url = %redis.url(), dir = %options.redis_data_dir.display(), "started redis-server");
+        options.redis_url = Some(redis.url());
+        owned = Some(redis);
+    }
+    let app = Arc::new(build_app(&options).await?);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listen on {listen}"))?;
+    tracing::info!("serving on http://{}", listener.local_addr()?);
+    let result = crate::trigger::run(listener, app, shutdown).await;
+    if let Some(redis) = owned {
+        redis.stop().await;
+    }
+    result
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,158 @@
+//! The per-component [`HandlerState`] that wasmtime-wasi-http's `ProxyHandler` drives: it
+//! creates instances, decides how many requests each may serve (reuse, concurrency) and when
+//! an idle or stuck instance is dropped.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use wasmtime::component::GuestTaskId;
+use wasmtime::{Store, StoreContextMut};
+use wasmtime_wasi_http::handler::{
+    HandlerState, Instance, ShouldAccept, WorkerExpiration, WorkerState, WorkerStatus,
+};
+
+use crate::engine::{HostState, LoadedComponent, Runtime, http_view};
+
+/// Extra time past the request timeout before a whole instance is torn down from outside the
+/// store (the per-request expiration normally fires first).
+const TEARDOWN_GRACE: Duration = Duration::from_millis(500);
+
+/// Creates and governs the instances of one component.
+pub(crate) struct ComponentHandler {
+    runtime: Arc<Runtime>,
+    component: Arc<LoadedComponent>,
+}
+
+impl ComponentHandler {
+    pub(crate) fn new(runtime: Arc<Runtime>, component: Arc<LoadedComponent>) -> Self {
+        ComponentHandler { runtime, component }
+    }
+}
+
+impl HandlerState for ComponentHandler {
+    type StoreData = HostState;
+    type WorkerExpiration = InstanceExpiration;
+    type WorkerState = InstanceState;
+
+    fn instantiate(
+        &self,
+    ) -> impl Future<
+        Output = wasmtime::Result<Instance<HostState, InstanceExpiration, InstanceState>>,
+    > + Send {
+        let runtime = self.runtime.clone();
+        let component = self.component.clone();
+        async move {
+            let Some(pre) = component.proxy_pre.as_ref() else {
+                wasmtime::bail!("component `{}` exports no HTTP handler", component.spec.id);
+            };
+            let mut store = runtime.new_store(&component);
+            let settings = &component.spec.settings;
+            let instantiate = pre.instantiate_async(&mut store);
+            let proxy = tokio::time::timeout(settings.request_timeout, instantiate)
+                .await
+                .map_err(|_| wasmtime::format_err!("instantiation timed out"))??;
+            // A WASIp2 handler runs one request at a time, whatever the setting says.
+            let max_concurrent = if component.is_p3() {
+                settings.max_concurrent_per_instance.max(1)
+            } else {
+                1
+            };
+            Ok(Instance {
+                store,
+                proxy,
+                view: http_view,
+                expiration: InstanceExpiration::new(
+                    settings.idle_instance_timeout,
+                    settings.request_timeout + TEARDOWN_GRACE,
+                ),
+                state: InstanceState {
+                    component: component.spec.id.clone(),
+                    runtime: runtime.clone(),
+                    max_reuse: settings.max_instance_reuse.max(1),
+                    max_concurrent,
+                    request_timeout: settings.request_timeout,
+                },
+            })
+        }
+    }
+}
+
+/// Reuse and concurrency policy of one instance.
+pub(crate) struct InstanceState {
+    component: String,
+    runtime: Arc<Runtime>,
+    max_reuse: usize,
+    max_concurrent: usize,
+    request_timeout: Duration,
+}
+
+impl WorkerState for InstanceState {
+    type StoreData = HostState;
+    type RequestData = ();
+
+    fn should_accept_request(&self, concurrent_count: usize, total_count: usize) -> ShouldAccept {
+        if total_count >= self.max_reuse {
+            ShouldAccept::Never
+        } else if concurrent_count >= self.max_concurrent {
+            ShouldAccept::No
+        } else {
+            ShouldAccept::Yes
+        }
+    }
+
+    fn on_request_start(
+        &self,
+        _store: StoreContextMut<'_, HostState>,
+        _data: (),
+        _task: GuestTaskId,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + Sync + 'static>> {
+        Box::pin(tokio::time::sleep(self.request_timeout))
+    }
+
+    fn drop(&self, store: Store<HostState>, result: wasmtime::Result<()>) {
+        if let Err(error) = result {
+            // The instance is discarded with its store; the next request gets a fresh one.
+            tracing::warn!(component = %self.component, error = %format!("{error:?}"), "instance discarded after a failure");
+            self.runtime.metrics().record_trap(&self.component);
+        }
+        drop(store);
+    }
+}
+
+/// Drops an instance that has been idle too long, or stuck in a request past its deadline.
+pub(crate) struct InstanceExpiration {
+    idle: Duration,
+    busy: Duration,
+    timer: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl InstanceExpiration {
+    fn new(idle: Duration, busy: Duration) -> Self {
+        InstanceExpiration {
+            idle,
+            busy,
+            timer: Box::pin(tokio::time::sleep(idle)),
+        }
+    }
+}
+
+impl WorkerExpiration for InstanceExpiration {
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        status: WorkerStatus,
+        start: Instant,
+    ) -> Poll<()> {
+        let limit = match status {
+            WorkerStatus::Idle => self.idle,
+            WorkerStatus::Requests | WorkerStatus::PostReturn => self.busy,
+        };
+        let deadline = tokio::time::Instant::from_std(start + limit);
+        if self.timer.deadline() != deadline {
+            self.timer.as_mut().reset(deadline);
+        }
+        self.timer.as_mut().poll(cx)
+    }
+}

@@ -1,0 +1,371 @@
+//! The HTTP trigger: a hyper server that routes each request by Spin's route syntax to a
+//! component, and serves `/health` and `/metrics` itself.
+//!
+//! # Layout
+//! - [`HttpApp`]: the routing table, one `ProxyHandler` per component, limits.
+//! - [`run`]: accept loop with graceful shutdown (`run(listener, app, shutdown)`).
+//! - `handler`: instance creation, reuse and expiry for wasmtime-wasi-http's `ProxyHandler`.
+//! - `health`: `/health` and `/metrics`.
+//! - `problem`: RFC 9457 responses for errors the host answers itself.
+
+mod handler;
+mod health;
+mod problem;
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode, Uri, header};
+use http_body_util::BodyExt;
+use http_body_util::combinators::UnsyncBoxBody;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use wasmtime_wasi_http::handler::{ExpirationError, InstantiationError, ProxyHandler};
+
+use crate::engine::{LoadedComponent, Runtime};
+use crate::routes::Router;
+
+pub(crate) use problem::{full, problem};
+
+/// The body type of every response the trigger sends.
+pub type Body = UnsyncBoxBody<Bytes, wasmtime_wasi_http::Error>;
+
+/// Header carrying the request's correlation id.
+const CORRELATION_ID: &str = "x-correlation-id";
+
+/// Host-wide limits of the HTTP trigger.
+#[derive(Clone, Debug)]
+pub struct TriggerLimits {
+    /// Requests in flight across all components; beyond it, 503 at once.
+    pub max_inflight: usize,
+    /// Time allowed to read a request head.
+    pub header_read_timeout: Duration,
+    /// Time in-flight requests get to finish after shutdown begins.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for TriggerLimits {
+    fn default() -> Self {
+        TriggerLimits {
+            max_inflight: 4096,
+            header_read_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+struct Served {
+    component: Arc<LoadedComponent>,
+    handler: ProxyHandler<handler::ComponentHandler>,
+}
+
+/// Everything the server needs to answer requests.
+pub struct HttpApp {
+    runtime: Arc<Runtime>,
+    router: Router,
+    components: HashMap<String, Served>,
+    redis_address: Option<String>,
+    limits: TriggerLimits,
+    inflight: Arc<Semaphore>,
+}
+
+impl HttpApp {
+    /// Builds the app from `(route, component)` pairs. `redis_address` is what `/health`
+    /// probes (the address the components are configured with).
+    pub fn new(
+        runtime: Arc<Runtime>,
+        routes: Vec<(String, Arc<LoadedComponent>)>,
+        redis_address: Option<String>,
+        limits: TriggerLimits,
+    ) -> anyhow::Result<Self> {
+        let mut components = HashMap::new();
+        let mut table = Vec::new();
+        for (route, component) in routes {
+            let id = component.spec.id.clone();
+            if component.proxy_pre.is_none() {
+                anyhow::bail!(
+                    "component `{id}` is routed at `{route}` but exports no wasi:http handler"
+                );
+            }
+            table.push((route, id.clone()));
+            components.entry(id).or_insert_with(|| Served {
+                handler: ProxyHandler::new(handler::ComponentHandler::new(
+                    runtime.clone(),
+                    component.clone(),
+                )),
+                component,
+            });
+        }
+        let router = Router::build(&table)?;
+        let inflight = Arc::new(Semaphore::new(limits.max_inflight));
+        Ok(HttpApp {
+            runtime,
+            router,
+            components,
+            redis_address,
+            limits,
+            inflight,
+        })
+    }
+
+    /// Answers one request.
+    pub async fn serve(
+        self: Arc<Self>,
+        request: Request<Incoming>,
+        client: SocketAddr,
+        local: SocketAddr,
+    ) -> Response<Body> {
+        let mut request = request;
+        let correlation_id = correlation_id(&request);
+        // The component sees the same id the host logs and echoes.
+        if let Ok(value) = HeaderValue::from_str(&correlation_id) {
+            request.headers_mut().insert(CORRELATION_ID, value);
+        }
+        let mut response = self.dispatch(request, client, local).await;
+        if !response.headers().contains_key(CORRELATION_ID) {
+            if let Ok(value) = HeaderValue::from_str(&correlation_id) {
+                response.headers_mut().insert(CORRELATION_ID, value);
+            }
+        }
+        response
+    }
+
+    async fn dispatch(
+        &self,
+        mut request: Request<Incoming>,
+        client: SocketAddr,
+        local: SocketAddr,
+    ) -> Response<Body> {
+        let path = request.uri().path().to_string();
+        match path.as_str() {
+            "/health" => {
+                self.runtime.metrics().record_host_request();
+                return health::health(self).await;
+            }
+            "/metrics" => {
+                self.runtime.metrics().record_host_request();
+                return health::metrics(self);
+            }
+            _ => {}
+        }
+        let Some(matched) = self.router.route(&path) else {
+            self.runtime.metrics().record_host_request();
+            return problem(StatusCode::NOT_FOUND, &format!("no route matches `{path}`"));
+        };
+        let Some(served) = self.components.get(matched.component_id.as_str()) else {
+            return problem(StatusCode::NOT_FOUND, &format!("no route matches `{path}`"));
+        };
+        let Ok(_permit) = self.inflight.clone().try_acquire_owned() else {
+            self.runtime.metrics().record_overload();
+            return problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the host is at its concurrent request limit",
+            );
+        };
+        let settings = &served.component.spec.settings;
+        if let Some(length) = content_length(&request)
+            && length > settings.max_request_body_bytes
+        {
+            return problem(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!(
+                    "request body of {length} bytes exceeds the limit of {} bytes",
+                    settings.max_request_body_bytes
+                ),
+            );
+        }
+
+        // The guest sees an absolute URL (wasi:http needs an authority) and Spin's headers.
+        let authority = request
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_string)
+            .unwrap_or_else(|| local.to_string());
+        let path_and_query = request
+            .uri()
+            .path_and_query()
+            .map(|pq| pq.as_str().to_string())
+            .unwrap_or_else(|| "/".into());
+        let full_url = format!("http://{authority}{path_and_query}");
+        if let Ok(uri) = full_url.parse::<Uri>() {
+            *request.uri_mut() = uri;
+        }
+        if !request.headers().contains_key(header::HOST)
+            && let Ok(value) = HeaderValue::from_str(&authority)
+        {
+            request.headers_mut().insert(header::HOST, value);
+        }
+        for (name, value) in matched.spin_headers(&full_url, client) {
+            request.headers_mut().insert(name, value);
+        }
+
+        let limit = settings.max_request_body_bytes;
+        let request = request.map(move |body| {
+            http_body_util::Limited::new(body, limit as usize)
+                .map_err(move |e| match e.downcast::<hyper::Error>() {
+                    Ok(e) => wasmtime_wasi_http::Error::Hyper(*e),
+                    Err(_) => wasmtime_wasi_http::Error::HttpRequestBodySize(Some(limit)),
+                })
+                .boxed_unsync()
+        });
+
+        let started = Instant::now();
+        let id = served.component.spec.id.as_str();
+        let timeout = settings.request_timeout + Duration::from_secs(1);
+        let result = tokio::time::timeout(timeout, served.handler.handle((), request)).await;
+        let response = match result {
+            Ok(Ok(response)) => response,
+            Ok(Err(error)) => failure_response(id, &error, settings.request_timeout),
+            Err(_) => problem(
+                StatusCode::GATEWAY_TIMEOUT,
+                &format!(
+                    "component `{id}` did not respond within {} ms",
+                    settings.request_timeout.as_millis()
+                ),
+            ),
+        };
+        self.runtime
+            .metrics()
+            .record_request(id, response.status().as_u16(), started.elapsed());
+        response
+    }
+
+    /// The routes' components, for `/health`.
+    fn components(&self) -> impl Iterator<Item = &Arc<LoadedComponent>> {
+        self.components.values().map(|s| &s.component)
+    }
+}
+
+/// Maps a handler failure to a problem response; the failed instance is already discarded.
+fn failure_response(id: &str, error: &wasmtime::Error, timeout: Duration) -> Response<Body> {
+    if error.downcast_ref::<ExpirationError>().is_some() {
+        return problem(
+            StatusCode::GATEWAY_TIMEOUT,
+            &format!(
+                "component `{id}` did not respond within {} ms",
+                timeout.as_millis()
+            ),
+        );
+    }
+    if error.downcast_ref::<InstantiationError<()>>().is_some() {
+        tracing::warn!(component = id, error = %format!("{error:?}"), "instantiation failed");
+        return problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("component `{id}` could not be instantiated; retry shortly"),
+        );
+    }
+    tracing::warn!(component = id, error = %format!("{error:?}"), "component failed");
+    problem(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        &format!("component `{id}` failed while handling the request; the instance was discarded"),
+    )
+}
+
+fn content_length(request: &Request<Incoming>) -> Option<u64> {
+    request
+        .headers()
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// The request's `X-Correlation-Id` when valid (≤ 128 printable ASCII), else a new one.
+fn correlation_id<B>(request: &Request<B>) -> String {
+    request
+        .headers()
+        .get(CORRELATION_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| (0x21..0x7f).contains(&b)))
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("{:032x}", rand::random::<u128>()))
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then stops accepting and gives
+/// in-flight requests `limits.shutdown_grace` to finish.
+pub async fn run(
+    listener: TcpListener,
+    app: Arc<HttpApp>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let local = listener.local_addr()?;
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, client) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(error) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // Without it streamed bodies meet Nagle + delayed ACK (~40 ms per response).
+        let _ = stream.set_nodelay(true);
+        let header_read_timeout = app.limits.header_read_timeout;
+        let app = app.clone();
+        let service = service_fn(move |request| {
+            let app = app.clone();
+            async move { Ok::<_, Infallible>(app.serve(request, client, local).await) }
+        });
+        let connection = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_read_timeout)
+            .serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    tracing::info!("shutting down: draining in-flight requests");
+    if tokio::time::timeout(app.limits.shutdown_grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections were still open after the shutdown grace period");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn correlation_id_is_taken_when_valid_and_generated_otherwise() {
+        let ok = Request::builder()
+            .header(CORRELATION_ID, "abc-123")
+            .body(())
+            .unwrap();
+        assert_eq!(correlation_id(&ok), "abc-123");
+        let too_long = Request::builder()
+            .header(CORRELATION_ID, "x".repeat(129))
+            .body(())
+            .unwrap();
+        let generated = correlation_id(&too_long);
+        assert_eq!(generated.len(), 32);
+        assert_ne!(generated, "x".repeat(129));
+        let spaces = Request::builder()
+            .header(CORRELATION_ID, "a b")
+            .body(())
+            .unwrap();
+        assert_ne!(correlation_id(&spaces), "a b");
+    }
+}

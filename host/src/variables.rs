@@ -1,0 +1,465 @@
+//! Application and component variables, and the `fermyon:spin/variables@2.0.0` host interface.
+//!
+//! # Layout
+//! - [`AppVariables`]: the values of the manifest's `[variables]`, resolved once at load from,
+//!   in order: explicit overrides (e.g. the host's `REDIS_URL`), the environment
+//!   (`SPIN_VARIABLE_<UPPERCASE_NAME>`, read through an [`EnvironmentSource`]), the
+//!   declared `default`. A `required` variable with none of these is an error at load time.
+//! - [`VariablesCtx`]: one component's variables (its `[component.<id>.variables]` templates
+//!   expanded against [`AppVariables`]), computed once and shared by every instance; what a
+//!   guest reads with `get`, and what the host reads with [`VariablesCtx::resolve`].
+//! - [`add_to_linker`]: links `fermyon:spin/variables@2.0.0#get` to a store's [`VariablesCtx`].
+//! - [`Template`]: the `{{ name }}` template syntax (in `template.rs`).
+//! - [`VariableError`]: every failure, load-time and guest-facing.
+//!
+//! # Why resolve once
+//! Spin asks its providers on every `get`; redwasm's only providers are the environment and
+//! the manifest, which do not change while the host runs, so resolving at load turns a
+//! missing required variable into a start-up error instead of a failed request, and makes
+//! `get` a map lookup.
+//!
+//! # Names
+//! A name a guest asks for must be a valid Spin variable key (lowercase ASCII letters, digits
+//! and single underscores, starting with a letter and not ending with `_`), else the guest
+//! gets `invalid-name`; a valid name the component does not declare gets `undefined`.
+//! Declared names ([`check_declared_name`]) follow Spin's manifest rule, which is stricter:
+//! every `_`-separated word starts with a letter.
+
+mod template;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::Arc;
+
+use wasmtime::component::{HasSelf, Linker};
+
+pub use template::Template;
+
+use crate::manifest;
+
+/// The prefix of the environment variables that set application variables, as in Spin.
+pub const ENV_PREFIX: &str = "SPIN_VARIABLE_";
+
+/// The environment variable that sets application variable `name`: `SPIN_VARIABLE_` followed
+/// by the name in upper case.
+pub fn env_var_name(name: &str) -> String {
+    format!("{ENV_PREFIX}{}", name.to_ascii_uppercase())
+}
+
+/// Everything that can go wrong resolving or reading a variable.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum VariableError {
+    /// The name is not a valid variable name.
+    #[error("invalid variable name {name:?}: {reason}")]
+    InvalidName {
+        /// The name as given.
+        name: String,
+        /// What rule it breaks.
+        reason: String,
+    },
+    /// The name is valid but the component declares no such variable.
+    #[error("variable {name:?} is not defined for this component")]
+    Undefined {
+        /// The name as given.
+        name: String,
+    },
+    /// A `required = true` application variable has no value.
+    #[error(
+        "application variable `{name}` is required but has no value: set the environment \
+         variable {env_var}"
+    )]
+    RequiredWithoutValue {
+        /// The variable's name.
+        name: String,
+        /// The environment variable that would set it.
+        env_var: String,
+    },
+    /// A template is malformed.
+    #[error("invalid template {template:?}: {reason}")]
+    InvalidTemplate {
+        /// The template as written.
+        template: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A template refers to a variable that the application does not declare.
+    #[error("template {template:?} refers to `{name}`, which is not declared in [variables]")]
+    UnknownVariable {
+        /// The template as written.
+        template: String,
+        /// The undeclared name.
+        name: String,
+    },
+}
+
+/// Checks `name` against Spin's rule for variable keys (what a guest may pass to `get` and
+/// what a template may refer to): lowercase ASCII letters, digits and underscores; starts with
+/// a letter; ends with a letter or digit; no `__`.
+pub fn check_variable_name(name: &str) -> Result<(), VariableError> {
+    let reason = if name.is_empty() {
+        Some("must not be empty".to_string())
+    } else if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_'))
+    {
+        Some(format!(
+            "invalid character {bad:?}: variable names may contain only lowercase letters, \
+             digits and underscores"
+        ))
+    } else if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
+        Some("must start with a lowercase ASCII letter".into())
+    } else if name.ends_with('_') {
+        Some("must end with a lowercase ASCII letter or digit".into())
+    } else if name.contains("__") {
+        Some("must not contain consecutive underscores".into())
+    } else {
+        None
+    };
+    match reason {
+        None => Ok(()),
+        Some(reason) => Err(VariableError::InvalidName {
+            name: name.to_string(),
+            reason,
+        }),
+    }
+}
+
+/// Checks a name declared in the manifest (`[variables]` keys and component `variables` keys)
+/// against Spin's manifest rule (`lower_snake_case`): the rules of [`check_variable_name`],
+/// and every `_`-separated word starts with a letter (so `a_1` is refused).
+pub fn check_declared_name(name: &str) -> Result<(), VariableError> {
+    check_variable_name(name)?;
+    if let Some(word) = name
+        .split('_')
+        .find(|word| !word.starts_with(|c: char| c.is_ascii_lowercase()))
+    {
+        return Err(VariableError::InvalidName {
+            name: name.to_string(),
+            reason: format!("each `_`-separated word must start with a lowercase letter; got {word:?}"),
+        });
+    }
+    Ok(())
+}
+
+/// Where environment values for application variables come from. The process environment in
+/// production; a fixed map in tests, so tests never touch the real environment.
+pub struct EnvironmentSource {
+    lookup: Box<dyn Fn(&str) -> Option<String> + Send + Sync>,
+}
+
+impl EnvironmentSource {
+    /// Reads the process environment.
+    pub fn process() -> Self {
+        EnvironmentSource::from_fn(|key| std::env::var(key).ok())
+    }
+
+    /// Reads `key → value` from a map, keyed by environment variable name
+    /// (`SPIN_VARIABLE_...`).
+    pub fn from_map<K: Into<String>, V: Into<String>>(
+        entries: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        let map: HashMap<String, String> = entries
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        EnvironmentSource::from_fn(move |key| map.get(key).cloned())
+    }
+
+    /// Reads through `lookup`, called with environment variable names.
+    pub fn from_fn(lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static) -> Self {
+        EnvironmentSource {
+            lookup: Box::new(lookup),
+        }
+    }
+
+    /// The value of environment variable `key`, if set.
+    pub fn get(&self, key: &str) -> Option<String> {
+        (self.lookup)(key)
+    }
+}
+
+impl fmt::Debug for EnvironmentSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("EnvironmentSource")
+    }
+}
+
+/// The resolved values of the manifest's `[variables]`. `Debug` shows names, never values
+/// (some are secrets).
+#[derive(Clone, Default)]
+pub struct AppVariables {
+    values: BTreeMap<String, String>,
+}
+
+impl AppVariables {
+    /// Resolves every declared variable: `overrides` first (entries for undeclared names are
+    /// ignored, so a host-wide setting can be offered to any manifest), then
+    /// `SPIN_VARIABLE_<NAME>` from `env`, then the declared default. Fails on the first
+    /// `required` variable left without a value (in name order).
+    pub fn resolve(
+        declared: &BTreeMap<String, manifest::Variable>,
+        env: &EnvironmentSource,
+        overrides: &BTreeMap<String, String>,
+    ) -> Result<AppVariables, VariableError> {
+        let mut values = BTreeMap::new();
+        for (name, declaration) in declared {
+            let env_var = env_var_name(name);
+            let value = overrides
+                .get(name)
+                .cloned()
+                .or_else(|| env.get(&env_var))
+                .or_else(|| declaration.default.clone());
+            match value {
+                Some(value) => {
+                    values.insert(name.clone(), value);
+                }
+                None => {
+                    return Err(VariableError::RequiredWithoutValue {
+                        name: name.clone(),
+                        env_var,
+                    });
+                }
+            }
+        }
+        Ok(AppVariables { values })
+    }
+
+    /// The value of application variable `name`, if declared.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str)
+    }
+
+    /// Expands a `{{ name }}` template (e.g. an `allowed_outbound_hosts` entry) against the
+    /// application variables.
+    pub fn expand(&self, template: &str) -> Result<String, VariableError> {
+        Template::parse(template)?.expand(|name| self.get(name))
+    }
+
+    /// The variables of one component: each of its `variables` templates expanded.
+    pub fn component_ctx(
+        &self,
+        component: &manifest::Component,
+    ) -> Result<VariablesCtx, VariableError> {
+        let values = component
+            .variables
+            .iter()
+            .map(|(name, template)| Ok((name.clone(), self.expand(template)?)))
+            .collect::<Result<HashMap<_, _>, VariableError>>()?;
+        Ok(VariablesCtx::from_values(values))
+    }
+}
+
+impl fmt::Debug for AppVariables {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppVariables")
+            .field("names", &self.values.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// One component's resolved variables: the state behind `fermyon:spin/variables@2.0.0`.
+///
+/// Cheap to clone (the values are shared), so each store gets its own copy. `Debug` shows
+/// names, never values.
+#[derive(Clone, Default)]
+pub struct VariablesCtx {
+    values: Arc<HashMap<String, String>>,
+}
+
+impl VariablesCtx {
+    /// A context holding exactly `values` (already resolved), e.g. for the embedding API.
+    pub fn from_values(values: HashMap<String, String>) -> Self {
+        VariablesCtx {
+            values: Arc::new(values),
+        }
+    }
+
+    /// The value of variable `name`, as the guest's `get` sees it: an invalid name is
+    /// [`VariableError::InvalidName`], an undeclared one [`VariableError::Undefined`].
+    pub fn resolve(&self, name: &str) -> Result<String, VariableError> {
+        check_variable_name(name)?;
+        self.values
+            .get(name)
+            .cloned()
+            .ok_or_else(|| VariableError::Undefined {
+                name: name.to_string(),
+            })
+    }
+
+    /// The names of the component's variables, sorted.
+    pub fn names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.values.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names
+    }
+}
+
+impl fmt::Debug for VariablesCtx {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VariablesCtx")
+            .field("names", &self.names())
+            .finish()
+    }
+}
+
+/// The generated bindings, private: the rest of the host speaks [`VariablesCtx`].
+mod bindings {
+    wasmtime::component::bindgen!({
+        inline: "
+            package redwasm:variables-host;
+            world variables-host {
+                import fermyon:spin/variables@2.0.0;
+            }
+        ",
+        path: "../wit/deps/fermyon-spin@2.0.0",
+        imports: { default: async },
+    });
+}
+
+use bindings::fermyon::spin::variables as wit;
+
+impl From<VariableError> for wit::Error {
+    fn from(error: VariableError) -> Self {
+        let message = error.to_string();
+        match error {
+            VariableError::InvalidName { .. } => wit::Error::InvalidName(message),
+            VariableError::Undefined { .. } => wit::Error::Undefined(message),
+            _ => wit::Error::Other(message),
+        }
+    }
+}
+
+impl wit::Host for VariablesCtx {
+    async fn get(&mut self, name: String) -> Result<String, wit::Error> {
+        self.resolve(&name).map_err(wit::Error::from)
+    }
+}
+
+/// Adds `fermyon:spin/variables@2.0.0` to `linker`; `get_ctx` finds a store's
+/// [`VariablesCtx`].
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    get_ctx: fn(&mut T) -> &mut VariablesCtx,
+) -> wasmtime::Result<()> {
+    wit::add_to_linker::<T, HasSelf<VariablesCtx>>(linker, get_ctx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn declared(entries: &[(&str, Option<&str>, bool)]) -> BTreeMap<String, manifest::Variable> {
+        entries
+            .iter()
+            .map(|(name, default, required)| {
+                (
+                    name.to_string(),
+                    manifest::Variable {
+                        default: default.map(str::to_string),
+                        required: *required,
+                        secret: false,
+                        description: None,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn names_follow_spin_rules() {
+        for good in ["a", "abc", "a1b2c3", "a_1", "a_1_b_3", "redis_address"] {
+            check_variable_name(good).expect(good);
+        }
+        for bad in ["", "aX", "1bc", "_x", "x.y", "x_", "a__b", "x-y"] {
+            check_variable_name(bad).expect_err(bad);
+        }
+        check_declared_name("redis_address").unwrap();
+        let error = check_declared_name("a_1").unwrap_err();
+        assert!(error.to_string().contains("\"1\""), "{error}");
+    }
+
+    #[test]
+    fn override_beats_environment_beats_default() {
+        let declared = declared(&[
+            ("from_default", Some("d"), false),
+            ("from_env", Some("d"), false),
+            ("from_override", Some("d"), false),
+        ]);
+        let env = EnvironmentSource::from_map([
+            ("SPIN_VARIABLE_FROM_ENV", "e"),
+            ("SPIN_VARIABLE_FROM_OVERRIDE", "e"),
+        ]);
+        let overrides = BTreeMap::from([
+            ("from_override".to_string(), "o".to_string()),
+            ("undeclared".to_string(), "ignored".to_string()),
+        ]);
+        let vars = AppVariables::resolve(&declared, &env, &overrides).unwrap();
+        assert_eq!(vars.get("from_default"), Some("d"));
+        assert_eq!(vars.get("from_env"), Some("e"));
+        assert_eq!(vars.get("from_override"), Some("o"));
+        assert_eq!(vars.get("undeclared"), None);
+        assert!(!format!("{vars:?}").contains("\"e\""), "Debug hides values");
+    }
+
+    #[test]
+    fn required_without_value_fails_at_load() {
+        let declared = declared(&[("api_key", None, true)]);
+        let error = AppVariables::resolve(&declared, &EnvironmentSource::from_map::<String, String>([]), &BTreeMap::new())
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "application variable `api_key` is required but has no value: set the environment \
+             variable SPIN_VARIABLE_API_KEY"
+        );
+        let env = EnvironmentSource::from_map([("SPIN_VARIABLE_API_KEY", "k")]);
+        let vars = AppVariables::resolve(&declared, &env, &BTreeMap::new()).unwrap();
+        assert_eq!(vars.get("api_key"), Some("k"));
+    }
+
+    #[test]
+    fn component_templates_expand_against_app_variables() {
+        let declared = declared(&[("host", Some("redis.local"), false), ("port", Some("6379"), false)]);
+        let vars = AppVariables::resolve(&declared, &EnvironmentSource::from_map::<String, String>([]), &BTreeMap::new())
+            .unwrap();
+        let component = manifest::Component {
+            variables: BTreeMap::from([
+                ("redis_address".to_string(), "redis://{{ host }}:{{port}}".to_string()),
+                ("greeting".to_string(), "hello".to_string()),
+            ]),
+            ..manifest::Component::for_tests("c")
+        };
+        let ctx = vars.component_ctx(&component).unwrap();
+        assert_eq!(ctx.resolve("redis_address").unwrap(), "redis://redis.local:6379");
+        assert_eq!(ctx.resolve("greeting").unwrap(), "hello");
+        assert_eq!(ctx.names(), ["greeting", "redis_address"]);
+        assert_eq!(vars.expand("{{ host }}:1").unwrap(), "redis.local:1");
+    }
+
+    #[test]
+    fn get_distinguishes_invalid_and_undefined() {
+        let ctx = VariablesCtx::from_values(HashMap::from([("known".to_string(), "v".to_string())]));
+        assert_eq!(ctx.resolve("known").unwrap(), "v");
+        assert!(matches!(ctx.resolve("Known"), Err(VariableError::InvalidName { .. })));
+        assert!(matches!(ctx.resolve("unknown"), Err(VariableError::Undefined { .. })));
+
+        assert!(matches!(
+            wit::Error::from(ctx.resolve("Known").unwrap_err()),
+            wit::Error::InvalidName(_)
+        ));
+        assert!(matches!(
+            wit::Error::from(ctx.resolve("unknown").unwrap_err()),
+            wit::Error::Undefined(_)
+        ));
+        assert!(!format!("{ctx:?}").contains("\"v\""), "Debug hides values");
+    }
+
+    #[test]
+    fn links_into_a_component_linker() {
+        struct State {
+            variables: VariablesCtx,
+        }
+        let engine = wasmtime::Engine::default();
+        let mut linker: Linker<State> = Linker::new(&engine);
+        add_to_linker(&mut linker, |s: &mut State| &mut s.variables).unwrap();
+    }
+}
