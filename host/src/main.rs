@@ -20,9 +20,10 @@ enum Command {
         /// The Spin manifest (`spin_manifest_version = 2`).
         #[arg(long, default_value = "spin.toml")]
         manifest: PathBuf,
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:3000", env = "REDWASM_LISTEN")]
-        listen: SocketAddr,
+        /// Address to listen on [default: the manifest's `[application.tool.redwasm] listen`,
+        /// else 127.0.0.1:3000].
+        #[arg(long, env = "REDWASM_LISTEN")]
+        listen: Option<SocketAddr>,
         /// Redis to use; when absent the host starts and owns a local redis-server.
         #[arg(long, env = "REDIS_URL")]
         redis_url: Option<String>,

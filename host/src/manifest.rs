@@ -484,7 +484,9 @@ fn check_version(table: &toml::Table) -> Result<(), ValidationError> {
         }),
         None => Err(ValidationError::UnsupportedVersion {
             found: match table.get("spin_version") {
-                Some(v1) => format!("missing (this looks like a version 1 manifest: spin_version = {v1})"),
+                Some(v1) => {
+                    format!("missing (this looks like a version 1 manifest: spin_version = {v1})")
+                }
                 None => "missing".into(),
             },
         }),
@@ -569,12 +571,11 @@ fn build(raw: RawManifest, base_dir: PathBuf, errors: &mut Vec<ValidationError>)
             });
         }
         match (&variable.default, variable.required) {
-            (None, false) => errors.push(ValidationError::VariableWithoutDefaultOrRequired {
-                name: name.clone(),
-            }),
-            (Some(_), true) => errors.push(ValidationError::RequiredVariableWithDefault {
-                name: name.clone(),
-            }),
+            (None, false) => errors
+                .push(ValidationError::VariableWithoutDefaultOrRequired { name: name.clone() }),
+            (Some(_), true) => {
+                errors.push(ValidationError::RequiredVariableWithDefault { name: name.clone() })
+            }
             _ => {}
         }
     }
@@ -714,7 +715,9 @@ fn build_triggers(
         if let Err(error) = Router::build(&pairs) {
             // The router names both routes; the index points at the later one.
             let index = match &error {
-                RouteError::Duplicate { route, component, .. } => routes
+                RouteError::Duplicate {
+                    route, component, ..
+                } => routes
                     .iter()
                     .rev()
                     .find(|(_, r, c)| r == route && c == component)
@@ -732,9 +735,11 @@ fn check_executor(executor: &toml::Table) -> Result<(), String> {
     match executor.get("type").and_then(toml::Value::as_str) {
         Some("http" | "spin") if executor.len() == 1 => Ok(()),
         Some("http" | "spin") => Err("the `http` executor takes no settings besides `type`".into()),
-        Some("wagi") => Err("the Wagi executor is not supported: build the component for \
+        Some("wagi") => Err(
+            "the Wagi executor is not supported: build the component for \
                              wasi:http (Spin's default executor)"
-            .into()),
+                .into(),
+        ),
         Some(other) => Err(format!(
             "unknown executor type {other:?} (Spin knows \"http\" and \"wagi\")"
         )),
@@ -781,7 +786,10 @@ fn build_component(
 
     let check_template = |field: String, template: &str, errors: &mut Vec<ValidationError>| {
         let result = Template::parse(template).and_then(|parsed| {
-            match parsed.references().find(|name| !app_variables.contains_key(*name)) {
+            match parsed
+                .references()
+                .find(|name| !app_variables.contains_key(*name))
+            {
                 Some(name) => Err(VariableError::UnknownVariable {
                     template: template.to_string(),
                     name: name.to_string(),
@@ -924,10 +932,19 @@ source = "web.wasm"
         let manifest = parse(MINIMAL).unwrap();
         assert_eq!(manifest.application.name, "app");
         assert_eq!(manifest.base_dir, Path::new("/app"));
-        assert_eq!(manifest.components["web"].source, Path::new("/app/web.wasm"));
-        assert_eq!(manifest.http_routes(), [("/...".to_string(), "web".to_string())]);
+        assert_eq!(
+            manifest.components["web"].source,
+            Path::new("/app/web.wasm")
+        );
+        assert_eq!(
+            manifest.http_routes(),
+            [("/...".to_string(), "web".to_string())]
+        );
         assert_eq!(manifest.router().route("/x").unwrap().component_id, "web");
-        assert_eq!(manifest.components["web"].host, ComponentHostSettings::default());
+        assert_eq!(
+            manifest.components["web"].host,
+            ComponentHostSettings::default()
+        );
     }
 
     #[test]
@@ -938,7 +955,9 @@ source = "web.wasm"
             [ValidationError::UnsupportedVersion { found: "3".into() }]
         );
         let v1 = "spin_version = \"1\"\nname = \"x\"\ntrigger = { type = \"http\" }\n";
-        assert!(matches!(&errors(v1)[..], [ValidationError::UnsupportedVersion { found }] if found.contains("version 1")));
+        assert!(
+            matches!(&errors(v1)[..], [ValidationError::UnsupportedVersion { found }] if found.contains("version 1"))
+        );
     }
 
     #[test]

@@ -94,7 +94,9 @@ pub enum RouteError {
         name: String,
     },
     /// A wildcard (`...` or `*`) is followed by more segments.
-    #[error("route `{route}` has a wildcard that is not the last segment (only a trailing `/...` is allowed)")]
+    #[error(
+        "route `{route}` has a wildcard that is not the last segment (only a trailing `/...` is allowed)"
+    )]
     WildcardNotLast {
         /// The route as written.
         route: String,
@@ -484,11 +486,17 @@ impl RouteMatch {
             ("spin-matched-route".into(), self.matched_route.clone()),
             ("spin-base-path".into(), "/".into()),
             ("spin-raw-component-route".into(), self.raw_route.clone()),
-            ("spin-component-route".into(), self.component_route().to_string()),
+            (
+                "spin-component-route".into(),
+                self.component_route().to_string(),
+            ),
             ("spin-client-addr".into(), client_addr.to_string()),
         ];
         for (name, value) in &self.params {
-            let header = format!("spin-path-match-{}", name.to_ascii_lowercase().replace('_', "-"));
+            let header = format!(
+                "spin-path-match-{}",
+                name.to_ascii_lowercase().replace('_', "-")
+            );
             pairs.push((header, value.clone()));
         }
         pairs
@@ -525,8 +533,16 @@ mod tests {
         let r = router(&[("/foo", "foo"), ("/foo/bar", "foobar")]);
         assert_eq!(component_for(&r, "/foo").as_deref(), Some("foo"));
         assert_eq!(component_for(&r, "/foo/bar").as_deref(), Some("foobar"));
-        assert_eq!(component_for(&r, "/foo/").as_deref(), Some("foo"), "trailing slash is ignored");
-        assert_eq!(component_for(&r, "//foo//bar").as_deref(), Some("foobar"), "repeated slashes collapse");
+        assert_eq!(
+            component_for(&r, "/foo/").as_deref(),
+            Some("foo"),
+            "trailing slash is ignored"
+        );
+        assert_eq!(
+            component_for(&r, "//foo//bar").as_deref(),
+            Some("foobar"),
+            "repeated slashes collapse"
+        );
         assert_eq!(component_for(&r, "/foobar"), None);
         assert_eq!(component_for(&r, "/foo/bar/baz"), None);
         assert_eq!(component_for(&r, "/"), None);
@@ -538,14 +554,24 @@ mod tests {
         for path in ["/v1/cache", "/v1/cache/", "/v1/cache/a", "/v1/cache/a/b/c"] {
             assert_eq!(component_for(&r, path).as_deref(), Some("cache"), "{path}");
         }
-        assert_eq!(component_for(&r, "/v1/cachex"), None, "a prefix is whole segments");
+        assert_eq!(
+            component_for(&r, "/v1/cachex"),
+            None,
+            "a prefix is whole segments"
+        );
         assert_eq!(component_for(&r, "/v1"), None);
     }
 
     #[test]
     fn root_wildcard_matches_everything() {
         let r = router(&[("/...", "all")]);
-        for path in ["/", "", "/foo/bar", "/abc/", "/this/should/be/captured?abc=def"] {
+        for path in [
+            "/",
+            "",
+            "/foo/bar",
+            "/abc/",
+            "/this/should/be/captured?abc=def",
+        ] {
             assert_eq!(component_for(&r, path).as_deref(), Some("all"), "{path}");
         }
     }
@@ -584,7 +610,10 @@ mod tests {
         backward.reverse();
         for routes in [forward, backward] {
             let r = router(&routes);
-            assert_eq!(component_for(&r, "/one/two/three/four").as_deref(), Some("onetwothree"));
+            assert_eq!(
+                component_for(&r, "/one/two/three/four").as_deref(),
+                Some("onetwothree")
+            );
             assert_eq!(component_for(&r, "/one/two/x").as_deref(), Some("onetwo"));
             assert_eq!(component_for(&r, "/one/x").as_deref(), Some("one"));
             assert_eq!(component_for(&r, "/one").as_deref(), Some("one"));
@@ -600,7 +629,10 @@ mod tests {
         ]);
         assert_eq!(component_for(&r, "/users/me").as_deref(), Some("literal"));
         assert_eq!(component_for(&r, "/users/42").as_deref(), Some("param"));
-        assert_eq!(component_for(&r, "/users/42/posts").as_deref(), Some("wild"));
+        assert_eq!(
+            component_for(&r, "/users/42/posts").as_deref(),
+            Some("wild")
+        );
         assert_eq!(component_for(&r, "/users").as_deref(), Some("wild"));
 
         // The first differing segment decides: a literal there beats a parameter even when the
@@ -620,7 +652,11 @@ mod tests {
         let m = r.route("/x/42/y/z").unwrap();
         assert_eq!(m.params["user_id"], "42");
         assert_eq!(m.path_info, "/y/z");
-        assert_eq!(r.route("/1//3"), None, "a parameter needs a non-empty segment");
+        assert_eq!(
+            r.route("/1//3"),
+            None,
+            "a parameter needs a non-empty segment"
+        );
     }
 
     #[test]
@@ -631,7 +667,11 @@ mod tests {
         assert_eq!(info("/test/"), "/");
         assert_eq!(info("/test/hello"), "/hello");
         assert_eq!(info("/test/hello/"), "/hello/");
-        assert_eq!(info("/test/a//b?q=1"), "/a//b", "inner slashes kept, query dropped");
+        assert_eq!(
+            info("/test/a//b?q=1"),
+            "/a//b",
+            "inner slashes kept, query dropped"
+        );
 
         let r = router(&[("/...", "all")]);
         assert_eq!(r.route("/1/2/3").unwrap().path_info, "/1/2/3");
@@ -649,20 +689,38 @@ mod tests {
 
     #[test]
     fn invalid_routes_are_refused() {
-        let cases: &[(&str, fn(&RouteError) -> bool)] = &[
-            ("/a/.../b", |e| matches!(e, RouteError::WildcardNotLast { .. })),
-            ("/a/*/b", |e| matches!(e, RouteError::WildcardNotLast { .. })),
-            ("/a/*rest", |e| matches!(e, RouteError::NamedWildcard { .. })),
+        type IsExpected = fn(&RouteError) -> bool;
+        let cases: &[(&str, IsExpected)] = &[
+            ("/a/.../b", |e| {
+                matches!(e, RouteError::WildcardNotLast { .. })
+            }),
+            ("/a/*/b", |e| {
+                matches!(e, RouteError::WildcardNotLast { .. })
+            }),
+            ("/a/*rest", |e| {
+                matches!(e, RouteError::NamedWildcard { .. })
+            }),
             ("/a/:", |e| matches!(e, RouteError::UnnamedParameter { .. })),
-            ("/a/:name.json", |e| matches!(e, RouteError::InvalidParameterName { .. })),
-            ("/a/:id/b/:id", |e| matches!(e, RouteError::DuplicateParameter { .. })),
-            ("/a b", |e| matches!(e, RouteError::InvalidCharacter { character: ' ', .. })),
-            ("/a?b", |e| matches!(e, RouteError::InvalidCharacter { character: '?', .. })),
+            ("/a/:name.json", |e| {
+                matches!(e, RouteError::InvalidParameterName { .. })
+            }),
+            ("/a/:id/b/:id", |e| {
+                matches!(e, RouteError::DuplicateParameter { .. })
+            }),
+            ("/a b", |e| {
+                matches!(e, RouteError::InvalidCharacter { character: ' ', .. })
+            }),
+            ("/a?b", |e| {
+                matches!(e, RouteError::InvalidCharacter { character: '?', .. })
+            }),
         ];
         for (route, is_expected) in cases {
             let error = Router::check_route(route).expect_err(route);
             assert!(is_expected(&error), "{route}: {error}");
-            assert!(error.to_string().contains(route), "message names the route: {error}");
+            assert!(
+                error.to_string().contains(route),
+                "message names the route: {error}"
+            );
         }
     }
 
@@ -704,7 +762,10 @@ mod tests {
                 .find(|(n, _)| n.as_str() == name)
                 .map(|(_, v)| v.to_str().unwrap().to_string())
         };
-        assert_eq!(get("spin-full-url").unwrap(), "https://fermyon.dev/foo/42/bar?key1=value1");
+        assert_eq!(
+            get("spin-full-url").unwrap(),
+            "https://fermyon.dev/foo/42/bar?key1=value1"
+        );
         assert_eq!(get("spin-path-info").unwrap(), "/bar");
         assert_eq!(get("spin-matched-route").unwrap(), "/foo/:userid/...");
         assert_eq!(get("spin-base-path").unwrap(), "/");
@@ -717,7 +778,11 @@ mod tests {
         let r = router(&[("/u/:user_id", "c")]);
         let m = r.route("/u/7").unwrap();
         let headers = m.spin_headers("http://h/u/7", "[::1]:1".parse().unwrap());
-        assert!(headers.iter().any(|(n, v)| n == "spin-path-match-user-id" && v == "7"));
+        assert!(
+            headers
+                .iter()
+                .any(|(n, v)| n == "spin-path-match-user-id" && v == "7")
+        );
     }
 
     #[test]
@@ -734,7 +799,13 @@ mod tests {
             .into_iter()
             .map(|(host, m)| (host, m.component_id))
             .collect();
-        assert_eq!(shadowed, [("/health", "all".to_string()), ("/metrics", "m".to_string())]);
+        assert_eq!(
+            shadowed,
+            [
+                ("/health", "all".to_string()),
+                ("/metrics", "m".to_string())
+            ]
+        );
     }
 
     #[test]

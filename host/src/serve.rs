@@ -17,6 +17,9 @@ use crate::redis::{RedisPool, RedisPoolConfig};
 use crate::trigger::{HttpApp, TriggerLimits};
 use crate::variables::{AppVariables, EnvironmentSource};
 
+/// The port `serve` listens on when neither the command line nor the manifest says.
+pub const DEFAULT_PORT: u16 = 3000;
+
 /// The application variable that carries the Redis address to components.
 pub const REDIS_ADDRESS_VARIABLE: &str = "redis_address";
 
@@ -115,15 +118,19 @@ pub async fn build_app(options: &AppOptions) -> anyhow::Result<HttpApp> {
     HttpApp::new(runtime, routes, redis_address, options.limits.clone())
 }
 
-/// Serves the manifest on `listen` until `shutdown` resolves. Without a Redis URL (option,
+/// Serves the manifest on `listen` (else the manifest's `listen`, else 127.0.0.1:3000) until `shutdown` resolves. Without a Redis URL (option,
 /// `REDIS_URL`, or the manifest's tool settings) it starts a local redis-server first and
 /// stops it after the server has drained.
 pub async fn serve(
     mut options: AppOptions,
-    listen: SocketAddr,
+    listen: Option<SocketAddr>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let manifest_redis = Manifest::load(&options.manifest)?.host.redis_url;
+    let host_settings = Manifest::load(&options.manifest)?.host;
+    let listen = listen
+        .or(host_settings.listen)
+        .unwrap_or(SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)));
+    let manifest_redis = host_settings.redis_url;
     let mut owned = None;
     if options.redis_url.is_none() && manifest_redis.is_none() {
         let redis = EmbeddedRedis::start(&options.redis_data_dir, Duration::from_secs(15))

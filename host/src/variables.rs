@@ -135,16 +135,21 @@ pub fn check_declared_name(name: &str) -> Result<(), VariableError> {
     {
         return Err(VariableError::InvalidName {
             name: name.to_string(),
-            reason: format!("each `_`-separated word must start with a lowercase letter; got {word:?}"),
+            reason: format!(
+                "each `_`-separated word must start with a lowercase letter; got {word:?}"
+            ),
         });
     }
     Ok(())
 }
 
+/// Looks an environment variable up by name.
+type EnvLookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 /// Where environment values for application variables come from. The process environment in
 /// production; a fixed map in tests, so tests never touch the real environment.
 pub struct EnvironmentSource {
-    lookup: Box<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    lookup: EnvLookup,
 }
 
 impl EnvironmentSource {
@@ -404,8 +409,12 @@ mod tests {
     #[test]
     fn required_without_value_fails_at_load() {
         let declared = declared(&[("api_key", None, true)]);
-        let error = AppVariables::resolve(&declared, &EnvironmentSource::from_map::<String, String>([]), &BTreeMap::new())
-            .unwrap_err();
+        let error = AppVariables::resolve(
+            &declared,
+            &EnvironmentSource::from_map::<String, String>([]),
+            &BTreeMap::new(),
+        )
+        .unwrap_err();
         assert_eq!(
             error.to_string(),
             "application variable `api_key` is required but has no value: set the environment \
@@ -418,18 +427,31 @@ mod tests {
 
     #[test]
     fn component_templates_expand_against_app_variables() {
-        let declared = declared(&[("host", Some("redis.local"), false), ("port", Some("6379"), false)]);
-        let vars = AppVariables::resolve(&declared, &EnvironmentSource::from_map::<String, String>([]), &BTreeMap::new())
-            .unwrap();
+        let declared = declared(&[
+            ("host", Some("redis.local"), false),
+            ("port", Some("6379"), false),
+        ]);
+        let vars = AppVariables::resolve(
+            &declared,
+            &EnvironmentSource::from_map::<String, String>([]),
+            &BTreeMap::new(),
+        )
+        .unwrap();
         let component = manifest::Component {
             variables: BTreeMap::from([
-                ("redis_address".to_string(), "redis://{{ host }}:{{port}}".to_string()),
+                (
+                    "redis_address".to_string(),
+                    "redis://{{ host }}:{{port}}".to_string(),
+                ),
                 ("greeting".to_string(), "hello".to_string()),
             ]),
             ..manifest::Component::for_tests("c")
         };
         let ctx = vars.component_ctx(&component).unwrap();
-        assert_eq!(ctx.resolve("redis_address").unwrap(), "redis://redis.local:6379");
+        assert_eq!(
+            ctx.resolve("redis_address").unwrap(),
+            "redis://redis.local:6379"
+        );
         assert_eq!(ctx.resolve("greeting").unwrap(), "hello");
         assert_eq!(ctx.names(), ["greeting", "redis_address"]);
         assert_eq!(vars.expand("{{ host }}:1").unwrap(), "redis.local:1");
@@ -437,10 +459,17 @@ mod tests {
 
     #[test]
     fn get_distinguishes_invalid_and_undefined() {
-        let ctx = VariablesCtx::from_values(HashMap::from([("known".to_string(), "v".to_string())]));
+        let ctx =
+            VariablesCtx::from_values(HashMap::from([("known".to_string(), "v".to_string())]));
         assert_eq!(ctx.resolve("known").unwrap(), "v");
-        assert!(matches!(ctx.resolve("Known"), Err(VariableError::InvalidName { .. })));
-        assert!(matches!(ctx.resolve("unknown"), Err(VariableError::Undefined { .. })));
+        assert!(matches!(
+            ctx.resolve("Known"),
+            Err(VariableError::InvalidName { .. })
+        ));
+        assert!(matches!(
+            ctx.resolve("unknown"),
+            Err(VariableError::Undefined { .. })
+        ));
 
         assert!(matches!(
             wit::Error::from(ctx.resolve("Known").unwrap_err()),

@@ -40,8 +40,8 @@ fn parse(name: &str, text: &str) -> Result<Manifest, ManifestError> {
 #[test]
 fn valid_manifests() {
     for (name, text) in manifests("valid") {
-        let manifest = parse(&name, &text)
-            .unwrap_or_else(|e| panic!("{name}.toml should be valid, but: {e}"));
+        let manifest =
+            parse(&name, &text).unwrap_or_else(|e| panic!("{name}.toml should be valid, but: {e}"));
         insta::assert_debug_snapshot!(format!("valid__{name}"), manifest);
     }
 }
@@ -93,7 +93,10 @@ fn load_resolves_sources_against_the_manifest_directory() {
     .unwrap();
     let manifest = Manifest::load(&path).unwrap();
     assert_eq!(manifest.base_dir, dir.path());
-    assert_eq!(manifest.components["web"].source, dir.path().join("out/web.wasm"));
+    assert_eq!(
+        manifest.components["web"].source,
+        dir.path().join("out/web.wasm")
+    );
 
     let missing = dir.path().join("absent.toml");
     let error = Manifest::load(&missing).unwrap_err();
@@ -123,16 +126,26 @@ fn maximal_manifest_variables() {
         ("SPIN_VARIABLE_API_TOKEN", "t0k3n"),
         ("SPIN_VARIABLE_REGION", "us"),
     ]);
-    let overrides = [("redis_address".to_string(), "redis://override:6379".to_string())].into();
+    let overrides = [(
+        "redis_address".to_string(),
+        "redis://override:6379".to_string(),
+    )]
+    .into();
     let app = AppVariables::resolve(&manifest.variables, &env, &overrides).unwrap();
     let cache = app.component_ctx(&manifest.components["cache"]).unwrap();
     assert_eq!(cache.resolve("token").unwrap(), "Bearer t0k3n");
-    assert_eq!(cache.resolve("redis_address").unwrap(), "redis://override:6379");
+    assert_eq!(
+        cache.resolve("redis_address").unwrap(),
+        "redis://override:6379"
+    );
     assert_eq!(cache.resolve("literal").unwrap(), "no templates here");
     let hosts: Vec<String> = manifest.components["cache"]
         .allowed_outbound_hosts
         .iter()
         .map(|h| app.expand(h).unwrap())
         .collect();
-    assert_eq!(hosts, ["redis://override:6379", "https://us.example.com:443"]);
+    assert_eq!(
+        hosts,
+        ["redis://override:6379", "https://us.example.com:443"]
+    );
 }

@@ -130,7 +130,11 @@ impl<'de> Deserialize<'de> for RawRoute {
 
 /// "a string", "an integer": TOML type names with their article, for messages.
 fn with_article(type_name: &str) -> String {
-    let article = if type_name.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+    let article = if type_name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
     format!("{article} {type_name}")
 }
 

@@ -9,7 +9,7 @@ use super::Body;
 /// A problem response: `{"type","title","status","detail"}`.
 pub(crate) fn problem(status: StatusCode, detail: &str) -> Response<Body> {
     let body = serde_json::json!({
-        "type": format!("https://redwasm.dev/problems/{}", status.as_u16()),
+        "type": format!("urn:redwasm:problem:{}", slug(status)),
         "title": status.canonical_reason().unwrap_or("Error"),
         "status": status.as_u16(),
         "detail": detail,
@@ -26,6 +26,16 @@ pub(crate) fn problem(status: StatusCode, detail: &str) -> Response<Body> {
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     }
     response
+}
+
+/// The `type` slug of a status: its reason phrase in kebab case (`payload-too-large`), the
+/// same scheme the components use.
+fn slug(status: StatusCode) -> String {
+    status
+        .canonical_reason()
+        .unwrap_or("error")
+        .to_ascii_lowercase()
+        .replace(' ', "-")
 }
 
 /// A complete body from bytes.
@@ -52,7 +62,7 @@ mod tests {
         assert_eq!(json["status"], 413);
         assert_eq!(json["title"], "Payload Too Large");
         assert_eq!(json["detail"], "body over 10 bytes");
-        assert!(json["type"].as_str().unwrap().ends_with("/413"));
+        assert_eq!(json["type"], "urn:redwasm:problem:payload-too-large");
     }
 
     #[test]

@@ -125,7 +125,10 @@ mod tests {
             ("plain", "plain"),
             ("{{ host }}", "redis.local"),
             ("{{host}}", "redis.local"),
-            ("redis://{{ host }}:{{ port }}/0", "redis://redis.local:6379/0"),
+            (
+                "redis://{{ host }}:{{ port }}/0",
+                "redis://redis.local:6379/0",
+            ),
             ("{{ host }}{{ port }}", "redis.local6379"),
             ("a } b }} c", "a } b }} c"),
         ] {
@@ -150,14 +153,20 @@ mod tests {
             "invalid template \"{{ host }} {{ port\": unmatched `{{`"
         );
         let error = Template::parse("{{ Host }}").unwrap_err();
-        assert!(matches!(error, VariableError::InvalidTemplate { .. }), "{error}");
+        assert!(
+            matches!(error, VariableError::InvalidTemplate { .. }),
+            "{error}"
+        );
         assert!(error.to_string().contains("lowercase"), "{error}");
         Template::parse("{{ }}").unwrap_err();
     }
 
     #[test]
     fn unknown_reference_is_an_error() {
-        let error = Template::parse("{{ nope }}").unwrap().expand(lookup).unwrap_err();
+        let error = Template::parse("{{ nope }}")
+            .unwrap()
+            .expand(lookup)
+            .unwrap_err();
         assert_eq!(
             error,
             VariableError::UnknownVariable {
