@@ -27,7 +27,8 @@ use crate::variables::VariablesCtx;
 /// How often the epoch advances; a running guest yields to the executor at least this often.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// Per-component host settings (from `redwasm.toml`; defaults suit the shipped components).
+/// Per-component host settings (from `[component.<id>.tool.redwasm]`; defaults suit the shipped
+/// components).
 #[derive(Clone, Debug)]
 pub struct ComponentSettings {
     /// Requests one instance may serve before it is replaced (1 = a fresh instance each time).

@@ -1,0 +1,23 @@
+//! A test-only Spin HTTP component (WASIp2) for redwasm's fault-containment and sandbox tests.
+//! It is built to wasm by `tests/build.rs`; natively it is an empty crate.
+//!
+//! Routes (the last path segment selects the probe, so the same code serves any route prefix,
+//! e.g. `/probe/...` and `/other/...`):
+//! - `POST …/redis` with `{"command":"GET","args":["k", 1]}` runs `Connection::execute`
+//!   against the `redis_address` variable; 200 with the flattened reply as a JSON array
+//!   (`null` for nil, numbers for integers, strings for bulk strings, `{"status":…}` for
+//!   status replies), or 502 with the guest-visible error text (e.g. `denied: ...`).
+//! - `GET …/trap`: executes `unreachable` (a trap).
+//! - `GET …/panic`: panics (which aborts, i.e. traps, on wasm32-wasip2).
+//! - `GET …/spin`: busy-loops forever.
+//! - `GET …/sleep?ms=N`: sleeps N ms, then 200.
+//! - `GET …/count`: increments and returns a per-instance counter (observes instance reuse).
+//! - `POST …/echo`: streams the body and returns its length; 400 naming the error when the
+//!   body cannot be read (e.g. the host's body limit).
+
+#![deny(missing_docs)]
+#![cfg_attr(not(target_arch = "wasm32"), forbid(unsafe_code))]
+
+#[cfg(target_arch = "wasm32")]
+#[allow(unsafe_code)] // `#[http_component]` expansion; no hand-written unsafe.
+mod wasm;
