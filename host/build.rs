@@ -9,10 +9,15 @@ use std::process::Command;
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap());
-    let workspace = manifest_dir.parent().expect("host/ sits in the workspace root");
+    let workspace = manifest_dir
+        .parent()
+        .expect("host/ sits in the workspace root");
     let target_dir = workspace.join("target").join("wasm");
     let out_dir = target_dir.join("wasm32-wasip2").join("release");
-    println!("cargo:rustc-env=REDWASM_COMPONENTS_DIR={}", out_dir.display());
+    println!(
+        "cargo:rustc-env=REDWASM_COMPONENTS_DIR={}",
+        out_dir.display()
+    );
     println!("cargo:rerun-if-env-changed=REDWASM_SKIP_WASM_BUILD");
     println!("cargo:rerun-if-changed={}", workspace.join("wit").display());
 
@@ -28,7 +33,13 @@ fn main() {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(workspace)
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--target-dir",
+        ])
         .arg(&target_dir);
     for (_, name) in &packages {
         cmd.args(["-p", name]);

@@ -20,7 +20,9 @@ async fn main() -> anyhow::Result<()> {
         content_type: Some("application/json".into()),
         ..SetOptions::default()
     };
-    cache.set("example", "user:1", br#"{"name":"Ada"}"#, &options).await?;
+    cache
+        .set("example", "user:1", br#"{"name":"Ada"}"#, &options)
+        .await?;
     if let Some(entry) = cache.get("example", "user:1").await? {
         println!(
             "hit: {} ({}, age {} ms)",
@@ -39,7 +41,9 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     println!("report: {}", String::from_utf8_lossy(&report));
 
-    let removed = cache.invalidate_tags("example", &["users".to_string()]).await?;
+    let removed = cache
+        .invalidate_tags("example", &["users".to_string()])
+        .await?;
     println!("invalidated {removed} entries tagged `users`");
     let stats = cache.stats("example").await?;
     println!(

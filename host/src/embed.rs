@@ -184,6 +184,9 @@ impl Redwasm {
     }
 }
 
+/// `(namespace, key)` of an in-process computation.
+type FlightKey = (String, String);
+
 struct PooledInstance {
     store: Store<HostState>,
     bindings: bindings::CacheComponent,
@@ -198,7 +201,7 @@ pub struct Cache {
     idle: Mutex<Vec<PooledInstance>>,
     /// One in-process computation per key at a time; cross-process single-flight is the
     /// component's lease.
-    local_flights: Mutex<HashMap<(String, String), Arc<tokio::sync::Mutex<()>>>>,
+    local_flights: Mutex<HashMap<FlightKey, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Cache {
@@ -388,10 +391,7 @@ impl Cache {
         let value = compute()
             .await
             .map_err(|e| EmbedError::Compute(e.to_string()))?;
-        match self
-            .set_inner(ns, key, &value, options.to_wit(lease))
-            .await
-        {
+        match self.set_inner(ns, key, &value, options.to_wit(lease)).await {
             // Someone else filled it after our lease expired; our value is still correct
             // to return to our caller.
             Ok(()) | Err(EmbedError::Cache(CacheError::PreconditionFailed(_))) => Ok(value),

@@ -267,11 +267,9 @@ impl Runtime {
         let proxy_pre =
             match wasmtime_wasi_http::p3::bindings::ServicePre::new(instance_pre.clone()) {
                 Ok(pre) => Some(ProxyPre::P3(pre)),
-                Err(_) => {
-                    wasmtime_wasi_http::p2::bindings::ProxyPre::new(instance_pre.clone())
-                        .ok()
-                        .map(ProxyPre::P2)
-                }
+                Err(_) => wasmtime_wasi_http::p2::bindings::ProxyPre::new(instance_pre.clone())
+                    .ok()
+                    .map(ProxyPre::P2),
             };
         let redis = RedisCtx::new(
             self.redis.clone(),
@@ -347,7 +345,8 @@ fn load_component(engine: &Engine, path: &Path) -> anyhow::Result<Component> {
             path.display()
         );
     }
-    Component::from_file(engine, path).map_err(|e| anyhow::anyhow!("compile {}: {e:?}", path.display()))
+    Component::from_file(engine, path)
+        .map_err(|e| anyhow::anyhow!("compile {}: {e:?}", path.display()))
 }
 
 /// `wasmtime::Error` is not `anyhow::Error` in wasmtime 48.

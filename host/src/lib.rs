@@ -15,13 +15,13 @@
 
 #![deny(missing_docs)]
 
-pub mod manifest;
-pub mod redis;
-pub mod routes;
-pub mod variables;
+pub mod embed;
 pub mod embedded_redis;
 pub mod engine;
+pub mod manifest;
 pub mod metrics;
-pub mod trigger;
-pub mod embed;
+pub mod redis;
+pub mod routes;
 pub mod serve;
+pub mod trigger;
+pub mod variables;

@@ -55,7 +55,9 @@ impl Metrics {
     /// Records that a new instance of `component` was created.
     pub fn record_instance(&self, component: &str) {
         let mut map = self.components.lock().unwrap_or_else(|e| e.into_inner());
-        map.entry(component.to_string()).or_default().instances_created += 1;
+        map.entry(component.to_string())
+            .or_default()
+            .instances_created += 1;
     }
 
     /// Records that an instance of `component` trapped or panicked (and was discarded).

@@ -69,11 +69,18 @@ fn settings(host: &ComponentHostSettings) -> ComponentSettings {
 pub async fn build_app(options: &AppOptions) -> anyhow::Result<HttpApp> {
     let manifest = Manifest::load(&options.manifest)?;
     let mut overrides = options.variable_overrides.clone();
-    let redis_url = options.redis_url.clone().or(manifest.host.redis_url.clone());
+    let redis_url = options
+        .redis_url
+        .clone()
+        .or(manifest.host.redis_url.clone());
     if let Some(url) = &redis_url {
         overrides.insert(REDIS_ADDRESS_VARIABLE.to_string(), url.clone());
     }
-    let variables = AppVariables::resolve(&manifest.variables, &EnvironmentSource::process(), &overrides)?;
+    let variables = AppVariables::resolve(
+        &manifest.variables,
+        &EnvironmentSource::process(),
+        &overrides,
+    )?;
 
     let runtime = Arc::new(Runtime::new(
         RedisPool::new(RedisPoolConfig::default()),

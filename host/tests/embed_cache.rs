@@ -39,7 +39,10 @@ async fn guest_errors_are_typed_not_traps() {
         .await
         .unwrap();
     let too_large = vec![0u8; 1024 * 1024 + 1];
-    match cache.set("ns", "big", &too_large, &SetOptions::default()).await {
+    match cache
+        .set("ns", "big", &too_large, &SetOptions::default())
+        .await
+    {
         Err(EmbedError::Cache(CacheError::TooLarge(limit))) => assert_eq!(limit, 1024 * 1024),
         other => panic!("expected TooLarge, got {other:?}"),
     }
@@ -50,7 +53,10 @@ async fn guest_errors_are_typed_not_traps() {
         other => panic!("expected Invalid, got {other:?}"),
     }
     // The instance that returned those errors is still healthy.
-    cache.set("ns", "ok", b"1", &SetOptions::default()).await.unwrap();
+    cache
+        .set("ns", "ok", b"1", &SetOptions::default())
+        .await
+        .unwrap();
     assert!(cache.get("ns", "ok").await.unwrap().is_some());
 }
 
@@ -85,7 +91,11 @@ async fn get_or_compute_computes_once_for_many_concurrent_callers() {
     for caller in callers {
         assert_eq!(caller.await.unwrap(), b"report");
     }
-    assert_eq!(computed.load(Ordering::SeqCst), 1, "exactly one computation");
+    assert_eq!(
+        computed.load(Ordering::SeqCst),
+        1,
+        "exactly one computation"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -93,8 +103,22 @@ async fn two_embedders_share_one_lease() {
     // Two independent runtimes model two processes: the component's lease, not the
     // in-process lock, must keep the computation single.
     let redis = RedisServer::start();
-    let a = Arc::new(Redwasm::connect(&redis.url()).await.unwrap().cache().await.unwrap());
-    let b = Arc::new(Redwasm::connect(&redis.url()).await.unwrap().cache().await.unwrap());
+    let a = Arc::new(
+        Redwasm::connect(&redis.url())
+            .await
+            .unwrap()
+            .cache()
+            .await
+            .unwrap(),
+    );
+    let b = Arc::new(
+        Redwasm::connect(&redis.url())
+            .await
+            .unwrap()
+            .cache()
+            .await
+            .unwrap(),
+    );
     let computed = Arc::new(AtomicUsize::new(0));
     let run = |cache: Arc<redwasm::embed::Cache>, computed: Arc<AtomicUsize>| {
         tokio::spawn(async move {
@@ -117,7 +141,12 @@ async fn two_embedders_share_one_lease() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn compute_errors_propagate_and_nothing_is_cached() {
     let redis = RedisServer::start();
-    let cache = Redwasm::connect(&redis.url()).await.unwrap().cache().await.unwrap();
+    let cache = Redwasm::connect(&redis.url())
+        .await
+        .unwrap()
+        .cache()
+        .await
+        .unwrap();
     let result = cache
         .get_or_compute("ns", "fails", &SetOptions::ttl_s(60), || async {
             Err::<Vec<u8>, _>("backend down")

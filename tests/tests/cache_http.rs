@@ -18,7 +18,11 @@ async fn problem(response: reqwest::Response) -> (StatusCode, Value) {
         "a {status} must carry problem+json"
     );
     let body: Value = response.json().await.expect("problem body is JSON");
-    assert_eq!(body["status"], status.as_u16(), "problem status matches: {body}");
+    assert_eq!(
+        body["status"],
+        status.as_u16(),
+        "problem status matches: {body}"
+    );
     assert!(body["title"].is_string() && body["type"].is_string() && body["detail"].is_string());
     (status, body)
 }
@@ -39,7 +43,11 @@ async fn put_get_delete_roundtrip_with_headers() {
     assert_eq!(put.status(), StatusCode::NO_CONTENT);
     assert_eq!(put.headers()["x-correlation-id"], "corr-1");
 
-    let get = http.get(host.url("/v1/cache/users/42")).send().await.unwrap();
+    let get = http
+        .get(host.url("/v1/cache/users/42"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(get.status(), StatusCode::OK);
     assert_eq!(get.headers()["content-type"], "application/json");
     assert_eq!(get.headers()["cache-status"], "redwasm; hit");
@@ -48,12 +56,24 @@ async fn put_get_delete_roundtrip_with_headers() {
     assert!(get.headers().contains_key("x-correlation-id"));
     assert_eq!(get.text().await.unwrap(), r#"{"name":"Ada"}"#);
 
-    let delete = http.delete(host.url("/v1/cache/users/42")).send().await.unwrap();
+    let delete = http
+        .delete(host.url("/v1/cache/users/42"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(delete.status(), StatusCode::NO_CONTENT);
-    let miss = http.get(host.url("/v1/cache/users/42")).send().await.unwrap();
+    let miss = http
+        .get(host.url("/v1/cache/users/42"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(miss.status(), StatusCode::NOT_FOUND);
     assert_eq!(miss.headers()["cache-status"], "redwasm; fwd=miss");
-    let delete_absent = http.delete(host.url("/v1/cache/users/42")).send().await.unwrap();
+    let delete_absent = http
+        .delete(host.url("/v1/cache/users/42"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(delete_absent.status(), StatusCode::NO_CONTENT);
 }
 
@@ -171,7 +191,10 @@ async fn stale_while_revalidate_gives_exactly_one_revalidator() {
     for response in futures::future::join_all(requests).await {
         let response = response.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
-        assert_eq!(response.headers()["cache-status"], "redwasm; hit; fwd=stale");
+        assert_eq!(
+            response.headers()["cache-status"],
+            "redwasm; hit; fwd=stale"
+        );
         if response.headers().contains_key("redwasm-revalidate") {
             revalidators += 1;
         }
@@ -235,7 +258,10 @@ async fn sixty_four_concurrent_lease_requests_give_exactly_one_lease() {
     }
     assert_eq!(leases, 1);
     assert_eq!(filled, 63);
-    assert!(lease_rx.recv().await.is_none(), "no second lease was handed out");
+    assert!(
+        lease_rx.recv().await.is_none(),
+        "no second lease was handed out"
+    );
 
     // The lease is spent: filling again with it fails the precondition.
     let again = http
@@ -279,13 +305,37 @@ async fn every_bad_input_gets_its_problem() {
     let host = TestHost::start().await;
     let http = client();
     let cases: Vec<(reqwest::RequestBuilder, u16, &str)> = vec![
-        (http.put(host.url("/v1/cache/ns/k?ttl_s=abc")).body("x"), 400, "ttl_s"),
-        (http.put(host.url("/v1/cache/ns/k?ttl_s=-1")).body("x"), 400, "ttl_s"),
-        (http.put(host.url("/v1/cache/ns/k?swr_s=x")).body("x"), 400, "swr_s"),
-        (http.get(host.url("/v1/cache/ns/k?lease_ms=abc")), 400, "lease_ms"),
-        (http.get(host.url("/v1/cache/ns/k?lease_ms=999999999")), 400, "lease_ms"),
+        (
+            http.put(host.url("/v1/cache/ns/k?ttl_s=abc")).body("x"),
+            400,
+            "ttl_s",
+        ),
+        (
+            http.put(host.url("/v1/cache/ns/k?ttl_s=-1")).body("x"),
+            400,
+            "ttl_s",
+        ),
+        (
+            http.put(host.url("/v1/cache/ns/k?swr_s=x")).body("x"),
+            400,
+            "swr_s",
+        ),
+        (
+            http.get(host.url("/v1/cache/ns/k?lease_ms=abc")),
+            400,
+            "lease_ms",
+        ),
+        (
+            http.get(host.url("/v1/cache/ns/k?lease_ms=999999999")),
+            400,
+            "lease_ms",
+        ),
         (http.get(host.url("/v1/cache/ns/%01bad")), 400, "key"),
-        (http.get(host.url(&format!("/v1/cache/ns/{}", "k".repeat(257)))), 400, "key"),
+        (
+            http.get(host.url(&format!("/v1/cache/ns/{}", "k".repeat(257)))),
+            400,
+            "key",
+        ),
         (http.get(host.url("/v1/cache/%FF/k")), 400, "ns"),
         (
             http.post(host.url("/v1/cache/ns/invalidate"))
@@ -319,7 +369,8 @@ async fn every_bad_input_gets_its_problem() {
             "",
         ),
         (
-            http.put(host.url("/v1/cache/ns/big")).body(vec![b'x'; 1024 * 1024 + 1]),
+            http.put(host.url("/v1/cache/ns/big"))
+                .body(vec![b'x'; 1024 * 1024 + 1]),
             413,
             "",
         ),
@@ -402,7 +453,12 @@ async fn health_metrics_and_sandboxed_keys() {
     let health: Value = health.json().await.unwrap();
     assert_eq!(health["status"], "healthy");
     assert_eq!(health["redis"]["connected"], true);
-    assert!(health["redis"]["version"].as_str().unwrap().starts_with(char::is_numeric));
+    assert!(
+        health["redis"]["version"]
+            .as_str()
+            .unwrap()
+            .starts_with(char::is_numeric)
+    );
     assert!(health["redis"]["uptime_s"].as_u64().is_some());
     assert_eq!(health["components"][0]["id"], "cache");
 
@@ -422,7 +478,11 @@ async fn health_metrics_and_sandboxed_keys() {
     // Every key the component wrote lives under its sandbox prefix.
     let client = redis::Client::open(host.redis.url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query_async(&mut conn).await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     assert!(!keys.is_empty());
     for key in &keys {
         assert!(key.starts_with("cache:"), "key outside the sandbox: {key}");

@@ -26,7 +26,10 @@ async fn serve_owns_a_redis_server_and_stops_it_on_shutdown() {
             assert_eq!(response.status(), 200);
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "serve did not come up");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "serve did not come up"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let put = http
@@ -36,11 +39,18 @@ async fn serve_owns_a_redis_server_and_stops_it_on_shutdown() {
         .await
         .unwrap();
     assert_eq!(put.status(), 204);
-    let get = http.get(format!("{base}/v1/cache/owned/k")).send().await.unwrap();
+    let get = http
+        .get(format!("{base}/v1/cache/owned/k"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(get.text().await.unwrap(), "v");
 
     let socket = data.join("redis.sock");
-    assert!(socket.exists(), "the owned redis listens on a unix socket in the data dir");
+    assert!(
+        socket.exists(),
+        "the owned redis listens on a unix socket in the data dir"
+    );
     assert!(data.join("appendonlydir").exists(), "AOF is on");
 
     stop_tx.send(()).unwrap();

@@ -102,9 +102,7 @@ fn correlation_id(headers: &HeaderMap) -> String {
     headers
         .get(CORRELATION_HEADER)
         .and_then(|v| v.to_str().ok())
-        .filter(|v| {
-            !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic())
-        })
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_string)
         .unwrap_or_else(new_token)
 }

@@ -184,7 +184,11 @@ impl typed::Guest for TypedCache {
             .map(to_wit_entry))
     }
 
-    fn get_with_lease(ns: String, key: String, wait_ms: u64) -> Result<typed::LookupResult, typed::Error> {
+    fn get_with_lease(
+        ns: String,
+        key: String,
+        wait_ms: u64,
+    ) -> Result<typed::LookupResult, typed::Error> {
         Ok(
             match new_cache()
                 .lookup(&ns, &key, wait_ms)

@@ -18,7 +18,10 @@ pub(super) async fn health(app: &HttpApp) -> Response<Body> {
         })
         .collect();
     let (status, redis) = match app.redis_address.as_deref() {
-        None => ("healthy", serde_json::json!({"connected": false, "configured": false})),
+        None => (
+            "healthy",
+            serde_json::json!({"connected": false, "configured": false}),
+        ),
         Some(address) => {
             let h = app.runtime.redis().health(address).await;
             let status = if !h.connected {

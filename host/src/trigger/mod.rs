@@ -130,10 +130,10 @@ impl HttpApp {
             request.headers_mut().insert(CORRELATION_ID, value);
         }
         let mut response = self.dispatch(request, client, local).await;
-        if !response.headers().contains_key(CORRELATION_ID) {
-            if let Ok(value) = HeaderValue::from_str(&correlation_id) {
-                response.headers_mut().insert(CORRELATION_ID, value);
-            }
+        if !response.headers().contains_key(CORRELATION_ID)
+            && let Ok(value) = HeaderValue::from_str(&correlation_id)
+        {
+            response.headers_mut().insert(CORRELATION_ID, value);
         }
         response
     }

@@ -8,7 +8,7 @@
 
 #![deny(missing_docs)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -53,12 +53,16 @@ impl RedisServer {
                 .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
                 .arg("--dir")
                 .arg(self.dir.path())
+                .arg("--logfile")
+                .arg(self.dir.path().join("redis.log"))
                 .args(&self.extra_args)
                 .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
                 .spawn()
-                .expect("redis-server must be installed (see README: the test command installs it)");
+                .expect(
+                    "redis-server must be installed (see README: the test command installs it)",
+                );
             self.child = Some(child);
             if self.wait_ready(Duration::from_secs(10)) {
                 return;
@@ -72,15 +76,13 @@ impl RedisServer {
     fn wait_ready(&mut self, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(_)) = child.try_wait() {
-                    let mut out = String::new();
-                    if let Some(mut so) = child.stdout.take() {
-                        let _ = so.read_to_string(&mut out);
-                    }
-                    eprintln!("redis-server exited early: {out}");
-                    return false;
-                }
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(_)) = child.try_wait()
+            {
+                let log = std::fs::read_to_string(self.dir.path().join("redis.log"))
+                    .unwrap_or_default();
+                eprintln!("redis-server exited early: {log}");
+                return false;
             }
             if self.ping() {
                 return true;

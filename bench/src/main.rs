@@ -1,0 +1,936 @@
+//! `redwasm-bench`: one command (`cargo run --release -p redwasm-bench`) that measures the
+//! cache GET hot path of redwasm against native baselines and prints a summary of ratios.
+//!
+//! 1. HTTP: a closed-loop hyper client over N keep-alive connections against (a) the
+//!    `redwasm` host serving the cache component, (b) `native_cache` (axum + redis-rs doing
+//!    the same single EVALSHA of `get.lua`), (c) `native_cache` doing a plain `GET`.
+//! 2. Embedded: `redwasm::embed` `cache.get` against direct redis-rs `GET` and `EVALSHA`
+//!    on a multiplexed connection, sequentially and with concurrent tasks.
+//!
+//! It reports; it never asserts (exit 0 unless the setup itself fails). See `README.md`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context as _, bail};
+use bytes::Bytes;
+use clap::Parser;
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper_util::rt::TokioIo;
+use redis::aio::MultiplexedConnection;
+
+/// The cache component's read script, byte for byte.
+const GET_LUA: &str = include_str!("../../components/cache/lua/get.lua");
+/// The workspace root (where `spin.toml` and `target/` live).
+const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+/// The namespace every benchmark key lives in.
+const NS: &str = "bench";
+/// The host's sandbox prefix for the component id `cache`.
+const PREFIX: &str = "cache:";
+/// Floors and goals from the brief, printed next to the ratios.
+const HTTP_FLOOR: f64 = 0.5;
+const HTTP_GOAL: f64 = 0.7;
+const EMBED_CEILING: f64 = 1.5;
+
+/// Benchmarks the redwasm host and embedding API against native axum + redis-rs baselines.
+#[derive(Parser, Clone, Debug)]
+#[command(name = "redwasm-bench")]
+struct Cli {
+    /// Smoke run: 1 s warm-up, 3 s per HTTP target, 2000 embedded iterations.
+    #[arg(long)]
+    quick: bool,
+    /// Warm-up seconds per HTTP target (default 3; 1 with --quick).
+    #[arg(long, env = "BENCH_WARMUP_S")]
+    warmup_s: Option<f64>,
+    /// Measured seconds per HTTP target (default 10; 3 with --quick).
+    #[arg(long, env = "BENCH_DURATION_S")]
+    duration_s: Option<f64>,
+    /// Keep-alive connections of the HTTP load generator.
+    #[arg(long, env = "BENCH_CONNECTIONS", default_value_t = 32)]
+    connections: usize,
+    /// Worker threads of the load generator's (and embedded benchmark's) tokio runtime.
+    #[arg(long, env = "BENCH_CLIENT_THREADS", default_value_t = 2)]
+    client_threads: usize,
+    /// Measured embedded iterations per loop shape (default 20000; 2000 with --quick).
+    #[arg(long, env = "BENCH_ITERATIONS")]
+    iterations: Option<usize>,
+    /// Concurrent tasks of the embedded concurrent variant.
+    #[arg(long, env = "BENCH_TASKS", default_value_t = 16)]
+    tasks: usize,
+    /// Size of each cached value in bytes.
+    #[arg(long, env = "BENCH_VALUE_BYTES", default_value_t = 128)]
+    value_bytes: usize,
+    /// Distinct cache keys read round-robin (all hits).
+    #[arg(long, env = "BENCH_KEYS", default_value_t = 64)]
+    keys: usize,
+    /// Which parts to run.
+    #[arg(long, value_enum, default_value = "all")]
+    only: Only,
+    /// Manifest the host serves (default: the workspace `spin.toml`).
+    #[arg(long, env = "BENCH_MANIFEST")]
+    manifest: Option<PathBuf>,
+    /// Don't run `cargo build --release` for `redwasm` and `native_cache` first.
+    #[arg(long)]
+    no_build: bool,
+    /// Keep the servers running after the HTTP runs until Enter is pressed (for attaching
+    /// a profiler: the host's pid and address are printed).
+    #[arg(long)]
+    hold: bool,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Only {
+    All,
+    Http,
+    Embedded,
+}
+
+struct Settings {
+    warmup: Duration,
+    duration: Duration,
+    iterations: usize,
+}
+
+impl Cli {
+    fn settings(&self) -> Settings {
+        let (w, d, i) = if self.quick {
+            (1.0, 3.0, 2_000)
+        } else {
+            (3.0, 10.0, 20_000)
+        };
+        Settings {
+            warmup: Duration::from_secs_f64(self.warmup_s.unwrap_or(w)),
+            duration: Duration::from_secs_f64(self.duration_s.unwrap_or(d)),
+            iterations: self.iterations.unwrap_or(i).max(self.tasks.max(1)),
+        }
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cli.client_threads.max(1))
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(cli))
+}
+
+/// One benchmark row: a latency histogram (ns) and a throughput.
+struct Row {
+    name: String,
+    hist: Histogram<u64>,
+    ops_per_s: f64,
+    errors: u64,
+}
+
+impl Row {
+    fn mean_us(&self) -> f64 {
+        self.hist.mean() / 1000.0
+    }
+    fn p50_us(&self) -> f64 {
+        self.hist.value_at_quantile(0.50) as f64 / 1000.0
+    }
+    fn p99_us(&self) -> f64 {
+        self.hist.value_at_quantile(0.99) as f64 / 1000.0
+    }
+}
+
+fn new_hist() -> Histogram<u64> {
+    // 1 ns .. 60 s, 3 significant digits.
+    Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid histogram bounds")
+}
+
+fn print_rows(rows: &[&Row]) {
+    println!(
+        "  {:<44} {:>12} {:>10} {:>10} {:>10} {:>10} {:>7}",
+        "target", "ops/s", "mean µs", "p50 µs", "p99 µs", "max µs", "errors"
+    );
+    for row in rows {
+        println!(
+            "  {:<44} {:>12.0} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>7}",
+            row.name,
+            row.ops_per_s,
+            row.mean_us(),
+            row.p50_us(),
+            row.p99_us(),
+            row.hist.max() as f64 / 1000.0,
+            row.errors
+        );
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = cli.settings();
+    let workspace = PathBuf::from(WORKSPACE)
+        .canonicalize()
+        .context("workspace root")?;
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    println!("redwasm-bench — cache GET hit, redwasm vs native");
+    println!(
+        "machine: {cores} cores (load generator, servers and redis-server all share them: \
+         the client competes with the server, equally for every target)"
+    );
+    println!(
+        "settings: warm-up {:.1} s + {:.1} s per HTTP target, {} connections, client runtime \
+         {} threads; embedded {} iterations, {} tasks; value {} B; {} keys",
+        settings.warmup.as_secs_f64(),
+        settings.duration.as_secs_f64(),
+        cli.connections,
+        cli.client_threads,
+        settings.iterations,
+        cli.tasks,
+        cli.value_bytes,
+        cli.keys
+    );
+
+    let bin_dir = std::env::current_exe()?
+        .parent()
+        .map(Path::to_path_buf)
+        .context("the bench binary's directory")?;
+    if !cli.no_build && cli.only != Only::Embedded {
+        build_servers(&workspace)?;
+    }
+
+    let redis_server = redwasm_testkit::RedisServer::start();
+    let redis_url = redis_server.url();
+    println!("redis-server: {redis_url} (started by the bench, no persistence)");
+    let client = redis::Client::open(redis_url.as_str())?;
+    let mut redis = client.get_multiplexed_async_connection().await?;
+    let sha1: String = redis::cmd("SCRIPT")
+        .arg("LOAD")
+        .arg(GET_LUA)
+        .query_async(&mut redis)
+        .await?;
+    let value = make_value(cli.value_bytes);
+    let keys: Vec<String> = (0..cli.keys.max(1)).map(|i| format!("k{i}")).collect();
+    for key in &keys {
+        let _: () = redis::cmd("SET")
+            .arg(format!("{PREFIX}plain:{key}"))
+            .arg(&value)
+            .query_async(&mut redis)
+            .await?;
+    }
+
+    let mut summary: Vec<(String, f64, String)> = Vec::new();
+
+    if cli.only != Only::Embedded {
+        let http = http_section(
+            &cli, &settings, &workspace, &bin_dir, &redis_url, &keys, &value,
+        )
+        .await?;
+        summary.extend(http);
+    }
+    if cli.only != Only::Http {
+        let embedded =
+            embedded_section(&cli, &settings, &redis_url, redis, &sha1, &keys, &value).await?;
+        summary.extend(embedded);
+    }
+
+    println!();
+    println!("== Summary (ratios; the bench reports, it does not assert) ==");
+    for (label, ratio, note) in &summary {
+        println!("  {label:<58} {ratio:>7.2}x   {note}");
+    }
+    drop(redis_server);
+    Ok(())
+}
+
+fn make_value(len: usize) -> Vec<u8> {
+    // A JSON-ish body of exactly `len` bytes.
+    let mut value = b"{\"v\":\"".to_vec();
+    while value.len() + 2 < len {
+        value.push(b'a' + (value.len() % 26) as u8);
+    }
+    value.extend_from_slice(b"\"}");
+    value.truncate(len.max(1));
+    value
+}
+
+fn build_servers(workspace: &Path) -> anyhow::Result<()> {
+    println!(
+        "building: cargo build --release -p redwasm-host --bin redwasm -p redwasm-bench --bin native_cache"
+    );
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(workspace)
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "-p",
+            "redwasm-host",
+            "--bin",
+            "redwasm",
+            "-p",
+            "redwasm-bench",
+            "--bin",
+            "native_cache",
+        ])
+        .status()
+        .context("run cargo build")?;
+    if !status.success() {
+        bail!("cargo build of the servers failed");
+    }
+    Ok(())
+}
+
+/// A child process killed (and reaped) on drop.
+struct ChildGuard {
+    name: &'static str,
+    child: Child,
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl ChildGuard {
+    fn spawn(name: &'static str, mut command: Command, log: &Path) -> anyhow::Result<Self> {
+        let out = std::fs::File::create(log)?;
+        let err = out.try_clone()?;
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .with_context(|| format!("spawn {name}"))?;
+        Ok(ChildGuard { name, child })
+    }
+
+    fn check_alive(&mut self) -> anyhow::Result<()> {
+        if let Some(status) = self.child.try_wait()? {
+            bail!("{} exited early ({status})", self.name);
+        }
+        Ok(())
+    }
+}
+
+fn find_binary(bin_dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
+    let path = bin_dir.join(name);
+    if !path.exists() {
+        bail!(
+            "{} not found (run `cargo build --release -p redwasm-host -p redwasm-bench`)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// One HTTP/1.1 keep-alive client connection.
+struct HttpConn {
+    sender: hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
+    host: String,
+}
+
+impl HttpConn {
+    async fn connect(addr: SocketAddr) -> anyhow::Result<Self> {
+        let stream = tokio::net::TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        let (sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(HttpConn {
+            sender,
+            host: addr.to_string(),
+        })
+    }
+
+    async fn get(&mut self, path: &str) -> anyhow::Result<http::Response<Bytes>> {
+        self.sender.ready().await?;
+        let request = http::Request::get(path)
+            .header(http::header::HOST, &self.host)
+            .body(Empty::<Bytes>::new())?;
+        let response = self.sender.send_request(request).await?;
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await?.to_bytes();
+        Ok(http::Response::from_parts(parts, body))
+    }
+}
+
+async fn wait_http_ready(
+    guard: &mut ChildGuard,
+    addr: SocketAddr,
+    path: &str,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        guard.check_alive()?;
+        if let Ok(mut conn) = HttpConn::connect(addr).await
+            && let Ok(response) = conn.get(path).await
+            && response.status().is_success()
+        {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "{} did not answer {path} on {addr} within 120 s",
+                guard.name
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Stores every benchmark value through the host (so the component itself wrote them).
+async fn seed_through_host(addr: SocketAddr, keys: &[String], value: &[u8]) -> anyhow::Result<()> {
+    let stream = tokio::net::TcpStream::connect(addr).await?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream)).await?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    for key in keys {
+        sender.ready().await?;
+        let request = http::Request::put(format!("/v1/cache/{NS}/{key}?ttl_s=86400"))
+            .header(http::header::HOST, addr.to_string())
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::copy_from_slice(value)))?;
+        let response = sender.send_request(request).await?;
+        let status = response.status();
+        let body = response.into_body().collect().await?.to_bytes();
+        if !status.is_success() {
+            bail!(
+                "seeding {key} through the host: {status} {}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Checks one response of `path` is a 200 carrying `value` and the component's headers.
+async fn verify_hit(
+    addr: SocketAddr,
+    path: &str,
+    value: &[u8],
+    cache_headers: bool,
+) -> anyhow::Result<String> {
+    let mut conn = HttpConn::connect(addr).await?;
+    let response = conn.get(path).await?;
+    if response.status() != http::StatusCode::OK || response.body().as_ref() != value {
+        bail!(
+            "GET {path}: expected 200 with the seeded value, got {} {:?}",
+            response.status(),
+            String::from_utf8_lossy(response.body())
+        );
+    }
+    let mut names: Vec<String> = response
+        .headers()
+        .iter()
+        .filter(|(n, _)| !matches!(n.as_str(), "date" | "content-length"))
+        .map(|(n, v)| format!("{n}: {}", v.to_str().unwrap_or("?")))
+        .collect();
+    names.sort();
+    if cache_headers {
+        for required in ["content-type", "age", "cache-status", "x-correlation-id"] {
+            if !response.headers().contains_key(required) {
+                bail!("GET {path}: no {required} header");
+            }
+        }
+    }
+    Ok(names.join(", "))
+}
+
+/// Closed-loop load: `connections` keep-alive connections each send the next request as soon
+/// as the previous answer is read, for warm-up + duration; requests started during the
+/// measured window are recorded.
+async fn http_load(
+    name: &str,
+    addr: SocketAddr,
+    paths: Arc<Vec<String>>,
+    connections: usize,
+    warmup: Duration,
+    duration: Duration,
+) -> anyhow::Result<Row> {
+    let start = Instant::now();
+    let measure_from = start + warmup;
+    let end = measure_from + duration;
+    let mut tasks = Vec::new();
+    for c in 0..connections.max(1) {
+        let paths = paths.clone();
+        let mut conn = HttpConn::connect(addr).await?;
+        tasks.push(tokio::spawn(async move {
+            let mut hist = new_hist();
+            let mut errors = 0u64;
+            let mut i = c;
+            loop {
+                let t0 = Instant::now();
+                if t0 >= end {
+                    break;
+                }
+                let path = &paths[i % paths.len()];
+                i += 1;
+                let ok = match conn.get(path).await {
+                    Ok(response) => response.status() == http::StatusCode::OK,
+                    Err(_) => {
+                        // Reconnect once; a broken connection is an error, not a stop.
+                        if let Ok(new) = HttpConn::connect(addr).await {
+                            conn = new;
+                        }
+                        false
+                    }
+                };
+                if t0 >= measure_from {
+                    let ns = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                    hist.saturating_record(ns.max(1));
+                    if !ok {
+                        errors += 1;
+                    }
+                }
+            }
+            (hist, errors)
+        }));
+    }
+    let mut hist = new_hist();
+    let mut errors = 0;
+    for task in tasks {
+        let (h, e) = task.await?;
+        hist.add(&h)?;
+        errors += e;
+    }
+    let ops = hist.len() as f64 / duration.as_secs_f64();
+    Ok(Row {
+        name: name.to_string(),
+        hist,
+        ops_per_s: ops,
+        errors,
+    })
+}
+
+async fn http_section(
+    cli: &Cli,
+    settings: &Settings,
+    workspace: &Path,
+    bin_dir: &Path,
+    redis_url: &str,
+    keys: &[String],
+    value: &[u8],
+) -> anyhow::Result<Vec<(String, f64, String)>> {
+    let redwasm_bin = find_binary(bin_dir, "redwasm")?;
+    let native_bin = find_binary(bin_dir, "native_cache")?;
+    let manifest = cli
+        .manifest
+        .clone()
+        .unwrap_or_else(|| workspace.join("spin.toml"));
+    let logs = workspace.join("target").join("bench");
+    std::fs::create_dir_all(&logs)?;
+    let cache_paths: Arc<Vec<String>> =
+        Arc::new(keys.iter().map(|k| format!("/v1/cache/{NS}/{k}")).collect());
+    let plain_paths: Arc<Vec<String>> =
+        Arc::new(keys.iter().map(|k| format!("/plain/{k}")).collect());
+
+    println!();
+    println!(
+        "== HTTP: GET /v1/cache/{NS}/{{key}} (hit), closed loop, {} connections ==",
+        cli.connections
+    );
+
+    // (a) the redwasm host.
+    let host_addr: SocketAddr = ([127, 0, 0, 1], redwasm_testkit::free_port()).into();
+    let mut command = Command::new(&redwasm_bin);
+    command
+        .current_dir(workspace)
+        .args(["serve", "--manifest"])
+        .arg(&manifest)
+        .arg("--listen")
+        .arg(host_addr.to_string())
+        .env("REDIS_URL", redis_url)
+        .env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+        );
+    let mut host = ChildGuard::spawn("redwasm", command, &logs.join("redwasm.log"))?;
+    wait_http_ready(&mut host, host_addr, "/health").await?;
+    seed_through_host(host_addr, keys, value).await?;
+    let host_headers = verify_hit(host_addr, &cache_paths[0], value, true).await?;
+    println!(
+        "  redwasm host pid {} on {host_addr} ({}; log target/bench/redwasm.log)",
+        host.child.id(),
+        redwasm_bin.display()
+    );
+    println!("    hit headers: {host_headers}");
+    let host_row = http_load(
+        "(a) redwasm host (wasm component)",
+        host_addr,
+        cache_paths.clone(),
+        cli.connections,
+        settings.warmup,
+        settings.duration,
+    )
+    .await?;
+    host.check_alive()?;
+    if cli.hold {
+        hold(&format!(
+            "redwasm host pid {} on {host_addr}",
+            host.child.id()
+        ));
+    }
+    drop(host);
+
+    // (b) and (c): the native baseline.
+    let native_addr: SocketAddr = ([127, 0, 0, 1], redwasm_testkit::free_port()).into();
+    let mut command = Command::new(&native_bin);
+    command.args([
+        "--listen",
+        &native_addr.to_string(),
+        "--redis-url",
+        redis_url,
+    ]);
+    let mut native = ChildGuard::spawn("native_cache", command, &logs.join("native_cache.log"))?;
+    wait_http_ready(&mut native, native_addr, &plain_paths[0]).await?;
+    let native_headers = verify_hit(native_addr, &cache_paths[0], value, true).await?;
+    verify_hit(native_addr, &plain_paths[0], value, false).await?;
+    println!("  native_cache pid {} on {native_addr}", native.child.id());
+    println!("    hit headers: {native_headers}");
+    let native_row = http_load(
+        "(b) native axum + redis-rs, EVALSHA get.lua",
+        native_addr,
+        cache_paths.clone(),
+        cli.connections,
+        settings.warmup,
+        settings.duration,
+    )
+    .await?;
+    let plain_row = http_load(
+        "(c) native axum + redis-rs, plain GET",
+        native_addr,
+        plain_paths,
+        cli.connections,
+        settings.warmup,
+        settings.duration,
+    )
+    .await?;
+    native.check_alive()?;
+    if cli.hold {
+        hold(&format!(
+            "native_cache pid {} on {native_addr}",
+            native.child.id()
+        ));
+    }
+    drop(native);
+
+    println!();
+    print_rows(&[&host_row, &native_row, &plain_row]);
+    let ratio = host_row.ops_per_s / native_row.ops_per_s;
+    println!(
+        "  host/native throughput: {ratio:.2}x (floor {HTTP_FLOOR}x, goal {HTTP_GOAL}x); \
+         p50 {:.2}x, p99 {:.2}x of native latency",
+        host_row.p50_us() / native_row.p50_us(),
+        host_row.p99_us() / native_row.p99_us()
+    );
+
+    let verdict = |r: f64| {
+        if r >= HTTP_GOAL {
+            "meets the goal".to_string()
+        } else if r >= HTTP_FLOOR {
+            format!("above the floor ({HTTP_FLOOR}x), below the goal ({HTTP_GOAL}x)")
+        } else {
+            format!("BELOW the floor ({HTTP_FLOOR}x)")
+        }
+    };
+    Ok(vec![
+        (
+            "HTTP req/s  host / native EVALSHA      (higher is better)".into(),
+            ratio,
+            verdict(ratio),
+        ),
+        (
+            "HTTP p50    host / native EVALSHA      (lower is better)".into(),
+            host_row.p50_us() / native_row.p50_us(),
+            String::new(),
+        ),
+        (
+            "HTTP p99    host / native EVALSHA      (lower is better)".into(),
+            host_row.p99_us() / native_row.p99_us(),
+            String::new(),
+        ),
+        (
+            "HTTP req/s  native EVALSHA / native plain GET (script cost)".into(),
+            native_row.ops_per_s / plain_row.ops_per_s,
+            "reference".into(),
+        ),
+        (
+            "HTTP req/s  host / native plain GET".into(),
+            host_row.ops_per_s / plain_row.ops_per_s,
+            "reference".into(),
+        ),
+    ])
+}
+
+fn hold(what: &str) {
+    println!("  --hold: {what} is still running; press Enter to continue");
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+}
+
+/// Runs `op` sequentially (`iterations` times after a warm-up of a tenth of that) and then
+/// from `tasks` concurrent tasks (`iterations` in all), returning both rows.
+async fn loop_shapes<F, Fut>(
+    name: &str,
+    iterations: usize,
+    tasks: usize,
+    op: F,
+) -> anyhow::Result<(Row, Row)>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = anyhow::Result<()>> + Send,
+{
+    let op = Arc::new(op);
+    for i in 0..(iterations / 10).max(100) {
+        op(i).await?;
+    }
+    let mut hist = new_hist();
+    let mut errors = 0;
+    let started = Instant::now();
+    for i in 0..iterations {
+        let t0 = Instant::now();
+        let ok = op(i).await.is_ok();
+        hist.saturating_record(
+            u64::try_from(t0.elapsed().as_nanos())
+                .unwrap_or(u64::MAX)
+                .max(1),
+        );
+        if !ok {
+            errors += 1;
+        }
+    }
+    let sequential = Row {
+        name: format!("{name}, sequential"),
+        ops_per_s: iterations as f64 / started.elapsed().as_secs_f64(),
+        hist,
+        errors,
+    };
+
+    let tasks = tasks.max(1);
+    let per_task = iterations / tasks;
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for t in 0..tasks {
+        let op = op.clone();
+        handles.push(tokio::spawn(async move {
+            let mut hist = new_hist();
+            let mut errors = 0u64;
+            for i in 0..per_task {
+                let t0 = Instant::now();
+                let ok = op(t * per_task + i).await.is_ok();
+                hist.saturating_record(
+                    u64::try_from(t0.elapsed().as_nanos())
+                        .unwrap_or(u64::MAX)
+                        .max(1),
+                );
+                if !ok {
+                    errors += 1;
+                }
+            }
+            (hist, errors)
+        }));
+    }
+    let mut hist = new_hist();
+    let mut errors = 0;
+    for handle in handles {
+        let (h, e) = handle.await?;
+        hist.add(&h)?;
+        errors += e;
+    }
+    let concurrent = Row {
+        name: format!("{name}, {tasks} tasks"),
+        ops_per_s: (per_task * tasks) as f64 / started.elapsed().as_secs_f64(),
+        hist,
+        errors,
+    };
+    Ok((sequential, concurrent))
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+async fn embedded_section(
+    cli: &Cli,
+    settings: &Settings,
+    redis_url: &str,
+    redis: MultiplexedConnection,
+    sha1: &str,
+    keys: &[String],
+    value: &[u8],
+) -> anyhow::Result<Vec<(String, f64, String)>> {
+    println!();
+    println!(
+        "== Embedded: cache.get (hit) vs direct redis-rs on a multiplexed connection, \
+         {} iterations ==",
+        settings.iterations
+    );
+    let loading = Instant::now();
+    let redwasm = redwasm::embed::Redwasm::connect(redis_url).await?;
+    let cache = Arc::new(redwasm.cache().await?);
+    println!(
+        "  embed: Redwasm::connect + cache() took {:.0} ms (compile or compile-cache load)",
+        loading.elapsed().as_secs_f64() * 1000.0
+    );
+    for key in keys {
+        cache
+            .set(NS, key, value, &redwasm::embed::SetOptions::ttl_s(86_400))
+            .await
+            .map_err(|e| anyhow::anyhow!("embed set {key}: {e}"))?;
+    }
+    match cache.get(NS, &keys[0]).await {
+        Ok(Some(entry)) if entry.value == value => {}
+        other => bail!("embed get after set: expected the value, got {other:?}"),
+    }
+    let keys: Arc<Vec<String>> = Arc::new(keys.to_vec());
+
+    let embed = {
+        let cache = cache.clone();
+        let keys = keys.clone();
+        let expected = value.len();
+        loop_shapes(
+            "embedded cache.get",
+            settings.iterations,
+            cli.tasks,
+            move |i| {
+                let cache = cache.clone();
+                let keys = keys.clone();
+                async move {
+                    match cache.get(NS, &keys[i % keys.len()]).await {
+                        Ok(Some(entry)) if entry.value.len() == expected => Ok(()),
+                        other => bail!("embedded get: {other:?}"),
+                    }
+                }
+            },
+        )
+        .await?
+    };
+    let get = {
+        let redis = redis.clone();
+        let keys = keys.clone();
+        loop_shapes(
+            "direct redis-rs GET",
+            settings.iterations,
+            cli.tasks,
+            move |i| {
+                let mut redis = redis.clone();
+                let key = format!("{PREFIX}plain:{}", keys[i % keys.len()]);
+                async move {
+                    let v: Option<Vec<u8>> =
+                        redis::cmd("GET").arg(key).query_async(&mut redis).await?;
+                    match v {
+                        Some(_) => Ok(()),
+                        None => bail!("direct GET: miss"),
+                    }
+                }
+            },
+        )
+        .await?
+    };
+    let evalsha = {
+        let redis = redis.clone();
+        let keys = keys.clone();
+        let sha1 = sha1.to_string();
+        loop_shapes(
+            "direct redis-rs EVALSHA get.lua",
+            settings.iterations,
+            cli.tasks,
+            move |i| {
+                let mut redis = redis.clone();
+                let key = &keys[i % keys.len()];
+                let base = format!("{PREFIX}c{{{NS}}}:");
+                let cmd = redis::cmd("EVALSHA")
+                    .arg(&sha1)
+                    .arg("4")
+                    .arg(format!("{base}e:{key}"))
+                    .arg(format!("{base}v"))
+                    .arg(format!("{base}s"))
+                    .arg(format!("{base}l:{key}"))
+                    .arg(now_ms())
+                    .arg(format!("{:032x}", rand::random::<u128>()))
+                    .arg(0_i64)
+                    .arg("1")
+                    .clone();
+                async move {
+                    let v: redis::Value = cmd.query_async(&mut redis).await?;
+                    match v {
+                        redis::Value::Array(items)
+                            if items.first() == Some(&redis::Value::Int(1)) =>
+                        {
+                            Ok(())
+                        }
+                        other => bail!("direct EVALSHA: not a fresh hit: {other:?}"),
+                    }
+                }
+            },
+        )
+        .await?
+    };
+
+    println!();
+    print_rows(&[&embed.0, &evalsha.0, &get.0, &embed.1, &evalsha.1, &get.1]);
+    let seq_ratio = embed.0.mean_us() / get.0.mean_us();
+    let conc_ratio = get.1.ops_per_s / embed.1.ops_per_s;
+    let verdict = |r: f64| {
+        if r <= EMBED_CEILING {
+            format!("within the ceiling ({EMBED_CEILING}x)")
+        } else {
+            format!("ABOVE the ceiling ({EMBED_CEILING}x)")
+        }
+    };
+    println!(
+        "  embedded/direct GET: sequential mean latency {seq_ratio:.2}x, 16-task throughput \
+         cost {conc_ratio:.2}x (ceiling {EMBED_CEILING}x)"
+    );
+    println!(
+        "  wasm + host cost per get (sequential mean, embedded − direct EVALSHA): {:.1} µs; \
+         script cost (EVALSHA − GET): {:.1} µs",
+        embed.0.mean_us() - evalsha.0.mean_us(),
+        evalsha.0.mean_us() - get.0.mean_us()
+    );
+    Ok(vec![
+        (
+            "Embedded mean latency, sequential: embedded / direct GET".into(),
+            seq_ratio,
+            verdict(seq_ratio),
+        ),
+        (
+            "Embedded p99 latency, sequential:  embedded / direct GET".into(),
+            embed.0.p99_us() / get.0.p99_us(),
+            String::new(),
+        ),
+        (
+            format!(
+                "Embedded ops/s, {} tasks:   direct GET / embedded",
+                cli.tasks
+            ),
+            conc_ratio,
+            verdict(conc_ratio),
+        ),
+        (
+            "Embedded mean latency, sequential: embedded / direct EVALSHA".into(),
+            embed.0.mean_us() / evalsha.0.mean_us(),
+            "wasm + host cost alone".into(),
+        ),
+        (
+            format!(
+                "Embedded ops/s, {} tasks:   direct EVALSHA / embedded",
+                cli.tasks
+            ),
+            evalsha.1.ops_per_s / embed.1.ops_per_s,
+            "wasm + host cost alone".into(),
+        ),
+        (
+            "Direct mean latency, sequential:   EVALSHA / GET".into(),
+            evalsha.0.mean_us() / get.0.mean_us(),
+            "script cost (reference)".into(),
+        ),
+    ])
+}

@@ -1,0 +1,809 @@
+//! Fault containment and the Redis key sandbox, end to end: the test-only `probe` component
+//! (tests/components/probe, built by tests/build.rs) served twice, as `probe` (`/probe/...`)
+//! and `other` (`/other/...`), by the in-process host against a real redis-server.
+//!
+//! - sandbox: keys land under `<component-id>:`, components cannot see each other's keys,
+//!   server-administration and namespace-escaping commands are refused with a guest-visible
+//!   `denied: ...` error (and really do not run), `EVAL`'s declared keys are prefixed, `SCAN`
+//!   sees only the component's own keys;
+//! - traps and panics: 500 problem+json, the instance is discarded, the next request and the
+//!   other component are unaffected, even under concurrency; `/metrics` counts them;
+//! - timeouts: a guest in a busy loop gets a 504 after `request_timeout_ms`, the host keeps
+//!   serving meanwhile, and the loop really stops (the process stops burning CPU);
+//! - limits: bodies over `max_request_body_bytes` get 413, with and without Content-Length;
+//! - instance reuse: `reuse = 1` gives a fresh instance per request, `reuse = N` reuses.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use redwasm_tests::{TestHost, client};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// The probe component's `.wasm`, built by tests/build.rs.
+const PROBE_WASM: &str = concat!(env!("REDWASM_TEST_COMPONENTS_DIR"), "/redwasm_probe.wasm");
+
+/// `request_timeout_ms` of `probe` in the default manifest.
+const PROBE_TIMEOUT_MS: u64 = 1000;
+/// `max_request_body_bytes` of `probe` in the default manifest.
+const PROBE_BODY_LIMIT: usize = 1024;
+
+/// Tests in this binary run in parallel threads of one process; the CPU-usage check of the
+/// timeout test measures the whole process, so it runs alone (write lock) and every other
+/// test holds a read lock.
+static PROCESS: RwLock<()> = RwLock::const_new(());
+
+async fn shared() -> RwLockReadGuard<'static, ()> {
+    PROCESS.read().await
+}
+
+async fn exclusive() -> RwLockWriteGuard<'static, ()> {
+    PROCESS.write().await
+}
+
+/// The default `[component.probe.tool.redwasm]`: short timeout, small body limit.
+fn probe_settings() -> String {
+    format!(
+        "request_timeout_ms = {PROBE_TIMEOUT_MS}\nmax_request_body_bytes = {PROBE_BODY_LIMIT}\nreuse = 4\n"
+    )
+}
+
+/// A manifest serving the probe as `probe` on `/probe/...` and as `other` on `/other/...`,
+/// with the given `[component.<id>.tool.redwasm]` bodies. The source is an absolute path, so
+/// the manifest works from any directory.
+fn manifest(probe_tool: &str, other_tool: &str) -> String {
+    assert!(
+        std::path::Path::new(PROBE_WASM).exists(),
+        "{PROBE_WASM} is missing: tests/build.rs builds it (was REDWASM_SKIP_WASM_BUILD set?)"
+    );
+    // A JSON string literal is a valid TOML basic string.
+    let source = serde_json::to_string(PROBE_WASM).unwrap();
+    let mut text = String::from(
+        "spin_manifest_version = 2\n\n[application]\nname = \"probe-tests\"\nversion = \"0.1.0\"\n\n\
+         [variables]\nredis_address = { default = \"redis://127.0.0.1:6379\" }\n",
+    );
+    for (id, tool) in [("probe", probe_tool), ("other", other_tool)] {
+        text.push_str(&format!(
+            "\n[[trigger.http]]\nroute = \"/{id}/...\"\ncomponent = \"{id}\"\n\n\
+             [component.{id}]\nsource = {source}\n\
+             allowed_outbound_hosts = [\"{{{{ redis_address }}}}\"]\n\
+             [component.{id}.variables]\nredis_address = \"{{{{ redis_address }}}}\"\n\
+             [component.{id}.tool.redwasm]\n{tool}\n"
+        ));
+    }
+    text
+}
+
+/// The host serving [`manifest`] against its own redis-server.
+struct Probes {
+    host: TestHost,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl Probes {
+    async fn start() -> Probes {
+        Self::start_with(&probe_settings(), "").await
+    }
+
+    async fn start_with(probe_tool: &str, other_tool: &str) -> Probes {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spin.toml");
+        std::fs::write(&path, manifest(probe_tool, other_tool)).unwrap();
+        let host = TestHost::start_with(|opts| opts.manifest = path.clone()).await;
+        Probes {
+            host,
+            http: client(),
+            _dir: dir,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        self.host.url(path)
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// `POST /<component>/redis`: `Ok(flattened reply)` on 200, else `Err((status, text))`.
+    async fn exec(
+        &self,
+        component: &str,
+        command: &str,
+        args: &[&str],
+    ) -> Result<Vec<Value>, (StatusCode, String)> {
+        let response = self
+            .http
+            .post(self.url(&format!("/{component}/redis")))
+            .json(&json!({ "command": command, "args": args }))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        if status == StatusCode::OK {
+            match serde_json::from_str::<Value>(&text).unwrap() {
+                Value::Array(values) => Ok(values),
+                other => panic!("{command}: reply is not an array: {other}"),
+            }
+        } else {
+            Err((status, text))
+        }
+    }
+
+    /// Like [`Probes::exec`], panicking on an error.
+    async fn ok(&self, component: &str, command: &str, args: &[&str]) -> Vec<Value> {
+        self.exec(component, command, args)
+            .await
+            .unwrap_or_else(|(s, t)| panic!("{component}: {command} {args:?} failed: {s} {t}"))
+    }
+
+    /// `GET /<component>/count`: the instance's request counter.
+    async fn count(&self, component: &str) -> u64 {
+        let response = self.get(&format!("/{component}/count")).await;
+        assert_eq!(response.status(), StatusCode::OK, "{component}/count");
+        response.json::<Value>().await.unwrap()["count"]
+            .as_u64()
+            .unwrap()
+    }
+
+    /// A redis-rs connection to the same server, to look behind the sandbox.
+    async fn raw(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.host.redis.url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap()
+    }
+
+    async fn metrics(&self) -> String {
+        let response = self.get("/metrics").await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.text().await.unwrap()
+    }
+
+    /// Polls `/metrics` until it contains `line` (trap counts are recorded when the failed
+    /// instance is dropped, which may be just after the response went out).
+    async fn wait_metric(&self, line: &str) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let text = self.metrics().await;
+            if text.lines().any(|l| l == line) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "/metrics never showed `{line}`:\n{text}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Asserts an RFC 9457 problem with `status`; returns its body.
+async fn problem(response: reqwest::Response, status: StatusCode) -> Value {
+    assert_eq!(response.status(), status);
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    assert_eq!(content_type, "application/problem+json", "a {status} must carry problem+json");
+    let body: Value = response.json().await.expect("problem body is JSON");
+    assert_eq!(body["status"], status.as_u16(), "problem status matches: {body}");
+    assert!(
+        body["title"].is_string() && body["type"].is_string() && body["detail"].is_string(),
+        "problem shape: {body}"
+    );
+    body
+}
+
+async fn raw_get(conn: &mut redis::aio::MultiplexedConnection, key: &str) -> Option<String> {
+    redis::cmd("GET").arg(key).query_async(conn).await.unwrap()
+}
+
+async fn raw_keys(conn: &mut redis::aio::MultiplexedConnection) -> BTreeSet<String> {
+    redis::cmd("KEYS").arg("*").query_async(conn).await.unwrap()
+}
+
+fn strings(values: &[Value]) -> Vec<String> {
+    values
+        .iter()
+        .map(|v| v.as_str().unwrap_or_else(|| panic!("not a string: {v}")).to_string())
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// The key-namespace sandbox
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sandbox_prefixes_keys_and_isolates_components() {
+    let _process = shared().await;
+    let probes = Probes::start().await;
+    let mut raw = probes.raw().await;
+
+    assert_eq!(probes.ok("probe", "SET", &["k", "v"]).await, [json!({"status": "OK"})]);
+    assert_eq!(probes.ok("probe", "GET", &["k"]).await, [json!("v")]);
+    // Behind the sandbox: the server holds `probe:k`, not `k`.
+    assert_eq!(raw_get(&mut raw, "probe:k").await.as_deref(), Some("v"));
+    assert_eq!(raw_get(&mut raw, "k").await, None);
+
+    // `other` names the same key and sees its own (absent) `other:k`, not probe's.
+    assert_eq!(probes.ok("other", "GET", &["k"]).await, [Value::Null]);
+    assert_eq!(probes.ok("other", "EXISTS", &["k"]).await, [json!(0)]);
+    // Nor can it reach probe's key by spelling out the prefix.
+    assert_eq!(probes.ok("other", "GET", &["probe:k"]).await, [Value::Null]);
+    assert_eq!(probes.ok("other", "SET", &["k", "w"]).await, [json!({"status": "OK"})]);
+    assert_eq!(probes.ok("other", "DEL", &["probe:k"]).await, [json!(0)]);
+
+    assert_eq!(raw_get(&mut raw, "other:k").await.as_deref(), Some("w"));
+    assert_eq!(raw_get(&mut raw, "probe:k").await.as_deref(), Some("v"));
+    assert_eq!(probes.ok("probe", "GET", &["k"]).await, [json!("v")]);
+    assert_eq!(probes.ok("other", "GET", &["k"]).await, [json!("w")]);
+
+    // Multi-key commands prefix every key.
+    assert_eq!(
+        probes.ok("probe", "MSET", &["a", "1", "b", "2"]).await,
+        [json!({"status": "OK"})]
+    );
+    assert_eq!(
+        probes.ok("probe", "MGET", &["a", "b", "k"]).await,
+        [json!("1"), json!("2"), json!("v")]
+    );
+    assert_eq!(
+        raw_keys(&mut raw).await,
+        ["other:k", "probe:a", "probe:b", "probe:k"]
+            .into_iter()
+            .map(String::from)
+            .collect()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sandbox_denies_server_administration_and_namespace_escapes() {
+    let _process = shared().await;
+    let probes = Probes::start().await;
+    let mut raw = probes.raw().await;
+    probes.ok("probe", "SET", &["k", "v"]).await;
+    let _: () = redis::cmd("SET")
+        .arg("outside")
+        .arg("untouched")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let maxmemory_before: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("maxmemory")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+
+    let denied: &[(&str, &[&str])] = &[
+        ("KEYS", &["*"]),
+        ("FLUSHALL", &[]),
+        ("flushall", &["SYNC"]),
+        ("FLUSHDB", &[]),
+        ("CONFIG", &["GET", "maxmemory"]),
+        ("CONFIG", &["SET", "maxmemory", "1"]),
+        ("DEBUG", &["SLEEP", "0"]),
+        ("SHUTDOWN", &["NOSAVE"]),
+        ("MODULE", &["LIST"]),
+        ("ACL", &["LIST"]),
+        ("SCRIPT", &["FLUSH"]),
+        ("RANDOMKEY", &[]),
+        ("SELECT", &["1"]),
+        ("MULTI", &[]),
+        ("SWAPDB", &["0", "1"]),
+    ];
+    for (command, args) in denied {
+        for component in ["probe", "other"] {
+            match probes.exec(component, command, args).await {
+                Ok(reply) => panic!("{component}: {command} {args:?} was allowed: {reply:?}"),
+                Err((status, text)) => {
+                    assert_eq!(status, StatusCode::BAD_GATEWAY, "{command}: {text}");
+                    assert!(
+                        text.contains("denied"),
+                        "{component}: {command} {args:?}: guest-visible error `{text}` should say denied"
+                    );
+                }
+            }
+        }
+    }
+
+    // None of them ran: the data is there, the server is up, its config unchanged.
+    let pong: String = redis::cmd("PING").query_async(&mut raw).await.unwrap();
+    assert_eq!(pong, "PONG");
+    assert_eq!(raw_get(&mut raw, "probe:k").await.as_deref(), Some("v"));
+    assert_eq!(raw_get(&mut raw, "outside").await.as_deref(), Some("untouched"));
+    let size: i64 = redis::cmd("DBSIZE").query_async(&mut raw).await.unwrap();
+    assert_eq!(size, 2);
+    let maxmemory_after: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("maxmemory")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(maxmemory_before, maxmemory_after);
+    // The component keeps working after its refusals.
+    assert_eq!(probes.ok("probe", "GET", &["k"]).await, [json!("v")]);
+
+    let metrics = probes.metrics().await;
+    let denied_total: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("redwasm_redis_denied_total "))
+        .unwrap_or_else(|| panic!("no redwasm_redis_denied_total in:\n{metrics}"))
+        .parse()
+        .unwrap();
+    assert!(
+        denied_total >= 2 * denied.len() as u64,
+        "denied counter {denied_total} < {}",
+        2 * denied.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sandbox_prefixes_eval_keys() {
+    let _process = shared().await;
+    let probes = Probes::start().await;
+    let mut raw = probes.raw().await;
+    let script = "redis.call('SET', KEYS[1], ARGV[1]) return {KEYS[1], redis.call('GET', KEYS[1])}";
+    // The script sees (and writes) the prefixed key name.
+    assert_eq!(
+        probes.ok("probe", "EVAL", &[script, "1", "ek", "ev"]).await,
+        [json!("probe:ek"), json!("ev")]
+    );
+    assert_eq!(raw_get(&mut raw, "probe:ek").await.as_deref(), Some("ev"));
+    assert_eq!(raw_get(&mut raw, "ek").await, None);
+    // Visible to the component as `ek`, invisible to `other`.
+    assert_eq!(probes.ok("probe", "GET", &["ek"]).await, [json!("ev")]);
+    assert_eq!(
+        probes.ok("other", "EVAL", &["return redis.call('GET', KEYS[1])", "1", "ek"]).await,
+        [Value::Null]
+    );
+    // A `numkeys` that does not match the arguments cannot smuggle an unprefixed key.
+    let (status, text) = probes
+        .exec("probe", "EVAL", &["return 1", "3", "a"])
+        .await
+        .unwrap_err();
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert!(text.contains("denied"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sandbox_scan_returns_only_own_keys() {
+    let _process = shared().await;
+    let probes = Probes::start().await;
+    let mut raw = probes.raw().await;
+    for key in ["s1", "s2", "s3", "t1"] {
+        probes.ok("probe", "SET", &[key, "x"]).await;
+    }
+    for key in ["s1", "u1"] {
+        probes.ok("other", "SET", &[key, "y"]).await;
+    }
+    let _: () = redis::cmd("SET").arg("s-global").arg("z").query_async(&mut raw).await.unwrap();
+
+    async fn scan_all(probes: &Probes, component: &str, extra: &[&str]) -> BTreeSet<String> {
+        let mut cursor = "0".to_string();
+        let mut keys = BTreeSet::new();
+        for _ in 0..100 {
+            let mut args = vec![cursor.as_str()];
+            args.extend_from_slice(extra);
+            let reply = strings(&probes.ok(component, "SCAN", &args).await);
+            let (next, found) = reply.split_first().expect("SCAN replies with a cursor");
+            keys.extend(found.iter().cloned());
+            cursor = next.clone();
+            if cursor == "0" {
+                return keys;
+            }
+        }
+        panic!("SCAN did not finish");
+    }
+    let set = |keys: &[&str]| keys.iter().map(|k| k.to_string()).collect::<BTreeSet<_>>();
+
+    assert_eq!(
+        scan_all(&probes, "probe", &["COUNT", "2"]).await,
+        set(&["s1", "s2", "s3", "t1"])
+    );
+    assert_eq!(scan_all(&probes, "other", &[]).await, set(&["s1", "u1"]));
+    // A MATCH pattern applies inside the namespace (never reaching `s-global`).
+    assert_eq!(
+        scan_all(&probes, "probe", &["MATCH", "s*"]).await,
+        set(&["s1", "s2", "s3"])
+    );
+    assert_eq!(scan_all(&probes, "other", &["MATCH", "*"]).await, set(&["s1", "u1"]));
+    // A pattern naming another namespace matches nothing.
+    assert_eq!(scan_all(&probes, "other", &["MATCH", "probe:*"]).await, set(&[]));
+}
+
+// ---------------------------------------------------------------------------------------
+// Traps and panics
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn traps_and_panics_are_contained() {
+    let _process = shared().await;
+    let probes = Probes::start().await;
+    assert_eq!(probes.count("probe").await, 1);
+    assert_eq!(probes.count("probe").await, 2, "reuse = 4: the instance is reused");
+    assert_eq!(probes.count("other").await, 1);
+
+    for fault in ["trap", "panic"] {
+        let body = problem(
+            probes.get(&format!("/probe/{fault}")).await,
+            StatusCode::INTERNAL_SERVER_ERROR,
+        )
+        .await;
+        assert!(
+            body["detail"].as_str().unwrap().contains("probe"),
+            "the detail names the component: {body}"
+        );
+        // The next request to the same component succeeds, on a fresh instance (the
+        // trapped one was discarded: its counter would have been past 2).
+        assert_eq!(probes.count("probe").await, 1, "after /probe/{fault}");
+        // The other component's instance is untouched.
+        let other = probes.count("other").await;
+        assert!(other >= 2, "other keeps its instance: count {other}");
+        let sleep = probes.get("/other/sleep?ms=1").await;
+        assert_eq!(sleep.status(), StatusCode::OK);
+    }
+
+    probes
+        .wait_metric("redwasm_instance_traps_total{component=\"probe\"} 2")
+        .await;
+    let metrics = probes.metrics().await;
+    assert!(
+        metrics.contains("redwasm_http_requests_total{component=\"probe\",status=\"500\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics
+            .lines()
+            .any(|l| l.starts_with("redwasm_instance_traps_total{component=\"other\"}")
+                && !l.ends_with(" 0")),
+        "other never trapped:\n{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn traps_do_not_disturb_concurrent_requests() {
+    let _process = shared().await;
+    let probes = Probes::start().await;
+    for round in 0..3 {
+        let fault = if round % 2 == 0 { "trap" } else { "panic" };
+        let faulty = async {
+            let response = probes.get(&format!("/probe/{fault}")).await;
+            problem(response, StatusCode::INTERNAL_SERVER_ERROR).await;
+        };
+        let normal = futures::future::join_all((0..24).map(|i| {
+            let component = if i % 2 == 0 { "probe" } else { "other" };
+            let path = if i % 3 == 0 {
+                format!("/{component}/sleep?ms=20")
+            } else {
+                format!("/{component}/count")
+            };
+            let probes = &probes;
+            async move {
+                let response = probes.get(&path).await;
+                (path, response.status())
+            }
+        }));
+        let ((), results) = tokio::join!(faulty, normal);
+        for (path, status) in results {
+            assert_eq!(status, StatusCode::OK, "round {round}: {path} while /probe/{fault}");
+        }
+    }
+    probes
+        .wait_metric("redwasm_instance_traps_total{component=\"probe\"} 3")
+        .await;
+    // Still serving normally afterwards.
+    assert!(probes.count("probe").await >= 1);
+    assert_eq!(probes.ok("probe", "PING", &[]).await, [json!({"status": "PONG"})]);
+}
+
+// ---------------------------------------------------------------------------------------
+// Timeouts
+// ---------------------------------------------------------------------------------------
+
+/// CPU time (user + system) this process has used so far.
+fn process_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    // Fields after the `(comm)`; utime and stime are fields 14 and 15 (1-based).
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // USER_HZ is 100 on every Linux this runs on.
+    Duration::from_millis(ticks * 10)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn busy_loop_times_out_and_stops_burning_cpu() {
+    // Alone in the process, so the CPU measurement below is this test's.
+    let _process = exclusive().await;
+    let probes = Probes::start().await;
+    assert_eq!(probes.count("probe").await, 1);
+
+    let started = Instant::now();
+    let spin = async {
+        let response = probes.get("/probe/spin").await;
+        let elapsed = started.elapsed();
+        (problem(response, StatusCode::GATEWAY_TIMEOUT).await, elapsed)
+    };
+    // Meanwhile, both components answer promptly (the loop yields at every epoch tick).
+    let meanwhile = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut latencies = Vec::new();
+        for path in [
+            "/other/count",
+            "/probe/count",
+            "/other/sleep?ms=10",
+            "/probe/sleep?ms=10",
+            "/health",
+        ] {
+            let t = Instant::now();
+            let response = probes.get(path).await;
+            assert_eq!(response.status(), StatusCode::OK, "{path} during the busy loop");
+            latencies.push((path, t.elapsed()));
+        }
+        (latencies, started.elapsed())
+    };
+    let ((body, elapsed), (latencies, meanwhile_done)) = tokio::join!(spin, meanwhile);
+    assert!(
+        body["detail"].as_str().unwrap().contains(&PROBE_TIMEOUT_MS.to_string()),
+        "the detail names the limit: {body}"
+    );
+    let timeout = Duration::from_millis(PROBE_TIMEOUT_MS);
+    assert!(elapsed >= timeout - Duration::from_millis(50), "504 too early: {elapsed:?}");
+    // The host's own backstop is the timeout + 1 s; allow slack for a loaded 2-core machine.
+    assert!(elapsed < timeout + Duration::from_millis(2500), "504 too late: {elapsed:?}");
+    assert!(
+        meanwhile_done < elapsed,
+        "the other requests finished before the busy loop's 504 ({meanwhile_done:?} vs {elapsed:?})"
+    );
+    for (path, latency) in &latencies {
+        assert!(
+            *latency < Duration::from_millis(700),
+            "{path} took {latency:?} while a guest was spinning"
+        );
+    }
+
+    // The loop really stopped: give teardown a moment, then the idle process must not burn a
+    // core (a loop still running would use ~1 s of CPU per second).
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let cpu_before = process_cpu();
+    let wall = Instant::now();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let cpu = process_cpu() - cpu_before;
+    let wall = wall.elapsed();
+    assert!(
+        cpu < wall / 3,
+        "the process used {cpu:?} CPU in {wall:?} of idling after the timeout: the busy loop is still running"
+    );
+
+    // And later requests stay fast.
+    for _ in 0..10 {
+        let t = Instant::now();
+        assert!(probes.count("probe").await >= 1);
+        assert!(t.elapsed() < Duration::from_millis(500), "slow after the timeout: {:?}", t.elapsed());
+    }
+    // A sleep within the limit is not a timeout.
+    assert_eq!(probes.get("/probe/sleep?ms=300").await.status(), StatusCode::OK);
+    let metrics = probes.metrics().await;
+    assert!(
+        metrics.contains("redwasm_http_requests_total{component=\"probe\",status=\"504\"} 1"),
+        "{metrics}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Request body limits
+// ---------------------------------------------------------------------------------------
+
+/// A minimal HTTP/1.1 exchange over TCP (reqwest cannot send a chunked body without its
+/// `stream` feature): sends `head` and then `chunks` with chunked encoding, reads the whole
+/// response (the request asks for `Connection: close`). Returns (status, headers, body).
+async fn chunked_post(base: &str, path: &str, chunks: &[Vec<u8>]) -> (u16, String, Vec<u8>) {
+    let addr = base.strip_prefix("http://").unwrap();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nTransfer-Encoding: chunked\r\n\
+         Content-Type: application/octet-stream\r\nConnection: close\r\n\r\n"
+    )
+    .into_bytes();
+    for chunk in chunks {
+        request.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        request.extend_from_slice(chunk);
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"0\r\n\r\n");
+    // The server may answer (and close) before reading everything; that is fine.
+    let _ = stream.write_all(&request).await;
+    let mut response = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buf = [0u8; 8192];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => response.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "no complete response within 10 s");
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no response head in {:?}", String::from_utf8_lossy(&response)));
+    let head = String::from_utf8_lossy(&response[..split]).to_string();
+    let mut body = response[split + 4..].to_vec();
+    let status: u16 = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        body = dechunk(&body);
+    }
+    (status, head, body)
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(line_end) = data.windows(2).position(|w| w == b"\r\n") {
+        let size_text = String::from_utf8_lossy(&data[..line_end]).to_string();
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16).unwrap();
+        data = &data[line_end + 2..];
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&data[..size]);
+        data = &data[size + 2..];
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn body_over_limit_with_content_length_is_413() {
+    let _process = shared().await;
+    let probes = Probes::start().await;
+    let echo = |len: usize, component: &'static str| {
+        probes
+            .http
+            .post(probes.url(&format!("/{component}/echo")))
+            .body(vec![b'x'; len])
+            .send()
+    };
+    let at_limit = echo(PROBE_BODY_LIMIT, "probe").await.unwrap();
+    assert_eq!(at_limit.status(), StatusCode::OK);
+    assert_eq!(at_limit.json::<Value>().await.unwrap()["length"], PROBE_BODY_LIMIT);
+
+    let over = echo(PROBE_BODY_LIMIT + 1, "probe").await.unwrap();
+    let body = problem(over, StatusCode::PAYLOAD_TOO_LARGE).await;
+    assert!(
+        body["detail"].as_str().unwrap().contains(&PROBE_BODY_LIMIT.to_string()),
+        "the detail names the limit: {body}"
+    );
+    let far_over = echo(64 * 1024, "probe").await.unwrap();
+    problem(far_over, StatusCode::PAYLOAD_TOO_LARGE).await;
+
+    // The limit is per component: `other` has the default (2 MiB).
+    let other = echo(64 * 1024, "other").await.unwrap();
+    assert_eq!(other.status(), StatusCode::OK);
+    assert_eq!(other.json::<Value>().await.unwrap()["length"], 64 * 1024);
+
+    // A 413 discards nothing: the component keeps serving.
+    assert_eq!(probes.count("probe").await, 2, "the 413s never reached the instance");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn chunked_body_under_limit_is_read_whole() {
+    let _process = shared().await;
+    let probes = Probes::start().await;
+    let chunks = vec![vec![b'a'; 300], vec![b'b'; 300], vec![b'c'; 300]];
+    let (status, head, body) = chunked_post(&probes.host.base, "/probe/echo", &chunks).await;
+    assert_eq!(status, 200, "{head}\n{}", String::from_utf8_lossy(&body));
+    let json: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(json["length"], 900);
+}
+
+/// The contract: a body over the limit is a 413, also when it arrives without a
+/// Content-Length (chunked), whatever the component does with the read error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn chunked_body_over_limit_is_413() {
+    let _process = shared().await;
+    let probes = Probes::start().await;
+    let chunks: Vec<Vec<u8>> = (0..4).map(|_| vec![b'x'; PROBE_BODY_LIMIT]).collect();
+    let (status, head, body) = chunked_post(&probes.host.base, "/probe/echo", &chunks).await;
+    let text = String::from_utf8_lossy(&body).to_string();
+    assert_ne!(status, 500, "an oversized chunked body must not be a 500: {head}\n{text}");
+    assert_eq!(status, 413, "oversized chunked body: {head}\n{text}");
+    assert!(
+        head.to_ascii_lowercase().contains("content-type: application/problem+json"),
+        "413 is problem+json: {head}"
+    );
+    let problem: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(problem["status"], 413);
+    // And the component is fine afterwards.
+    assert!(probes.count("probe").await >= 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// Instance reuse
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn instance_reuse_follows_the_setting() {
+    let _process = shared().await;
+    let probes = Probes::start_with("reuse = 1\n", "reuse = 3\n").await;
+    // reuse = 1: a fresh instance per request, so nothing carries over.
+    for _ in 0..5 {
+        assert_eq!(probes.count("probe").await, 1);
+    }
+    // reuse = 3: sequential requests share an instance for three requests, then a new one.
+    let mut seen = Vec::new();
+    for _ in 0..7 {
+        seen.push(probes.count("other").await);
+    }
+    assert_eq!(seen, [1, 2, 3, 1, 2, 3, 1]);
+    probes
+        .wait_metric("redwasm_instances_created_total{component=\"probe\"} 5")
+        .await;
+    probes
+        .wait_metric("redwasm_instances_created_total{component=\"other\"} 3")
+        .await;
+}
+
+// ---------------------------------------------------------------------------------------
+// /health and /metrics
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn health_lists_both_components_and_metrics_count_traps() {
+    let _process = shared().await;
+    let probes = Probes::start_with(&probe_settings(), "reuse = 1\n").await;
+    let health = probes.get("/health").await;
+    assert_eq!(health.status(), StatusCode::OK);
+    let health: Value = health.json().await.unwrap();
+    assert_eq!(health["status"], "healthy", "{health}");
+    assert_eq!(health["redis"]["connected"], true, "{health}");
+    let mut components: Vec<(String, String, u64)> = health["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap().to_string(),
+                c["flavour"].as_str().unwrap().to_string(),
+                c["max_instance_reuse"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    components.sort();
+    assert_eq!(
+        components,
+        [
+            ("other".to_string(), "wasip2".to_string(), 1),
+            ("probe".to_string(), "wasip2".to_string(), 4)
+        ]
+    );
+
+    for fault in ["trap", "panic", "trap"] {
+        problem(
+            probes.get(&format!("/probe/{fault}")).await,
+            StatusCode::INTERNAL_SERVER_ERROR,
+        )
+        .await;
+    }
+    problem(probes.get("/other/panic").await, StatusCode::INTERNAL_SERVER_ERROR).await;
+    probes
+        .wait_metric("redwasm_instance_traps_total{component=\"probe\"} 3")
+        .await;
+    probes
+        .wait_metric("redwasm_instance_traps_total{component=\"other\"} 1")
+        .await;
+    let metrics = probes.metrics().await;
+    assert!(metrics.contains("# TYPE redwasm_instance_traps_total counter"), "{metrics}");
+    assert!(
+        metrics.contains("redwasm_http_requests_total{component=\"probe\",status=\"500\"} 3"),
+        "{metrics}"
+    );
+    // /health is still healthy after the traps.
+    let health: Value = probes.get("/health").await.json().await.unwrap();
+    assert_eq!(health["status"], "healthy");
+}
