@@ -174,7 +174,10 @@ impl Probes {
             if text.lines().any(|l| l == line) {
                 return;
             }
-            assert!(Instant::now() < deadline, "/metrics never showed `{line}`:\n{text}");
+            assert!(
+                Instant::now() < deadline,
+                "/metrics never showed `{line}`:\n{text}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -188,9 +191,16 @@ async fn problem(response: reqwest::Response, status: StatusCode) -> Value {
         .get("content-type")
         .map(|v| v.to_str().unwrap().to_string())
         .unwrap_or_default();
-    assert_eq!(content_type, "application/problem+json", "a {status} must carry problem+json");
+    assert_eq!(
+        content_type, "application/problem+json",
+        "a {status} must carry problem+json"
+    );
     let body: Value = response.json().await.expect("problem body is JSON");
-    assert_eq!(body["status"], status.as_u16(), "problem status matches: {body}");
+    assert_eq!(
+        body["status"],
+        status.as_u16(),
+        "problem status matches: {body}"
+    );
     assert!(
         body["title"].is_string() && body["type"].is_string() && body["detail"].is_string(),
         "problem shape: {body}"
@@ -209,7 +219,11 @@ async fn raw_keys(conn: &mut redis::aio::MultiplexedConnection) -> BTreeSet<Stri
 fn strings(values: &[Value]) -> Vec<String> {
     values
         .iter()
-        .map(|v| v.as_str().unwrap_or_else(|| panic!("not a string: {v}")).to_string())
+        .map(|v| {
+            v.as_str()
+                .unwrap_or_else(|| panic!("not a string: {v}"))
+                .to_string()
+        })
         .collect()
 }
 
@@ -223,7 +237,10 @@ async fn sandbox_prefixes_keys_and_isolates_components() {
     let probes = Probes::start().await;
     let mut raw = probes.raw().await;
 
-    assert_eq!(probes.ok("probe", "SET", &["k", "v"]).await, [json!({"status": "OK"})]);
+    assert_eq!(
+        probes.ok("probe", "SET", &["k", "v"]).await,
+        [json!({"status": "OK"})]
+    );
     assert_eq!(probes.ok("probe", "GET", &["k"]).await, [json!("v")]);
     // Behind the sandbox: the server holds `probe:k`, not `k`.
     assert_eq!(raw_get(&mut raw, "probe:k").await.as_deref(), Some("v"));
@@ -234,7 +251,10 @@ async fn sandbox_prefixes_keys_and_isolates_components() {
     assert_eq!(probes.ok("other", "EXISTS", &["k"]).await, [json!(0)]);
     // Nor can it reach probe's key by spelling out the prefix.
     assert_eq!(probes.ok("other", "GET", &["probe:k"]).await, [Value::Null]);
-    assert_eq!(probes.ok("other", "SET", &["k", "w"]).await, [json!({"status": "OK"})]);
+    assert_eq!(
+        probes.ok("other", "SET", &["k", "w"]).await,
+        [json!({"status": "OK"})]
+    );
     assert_eq!(probes.ok("other", "DEL", &["probe:k"]).await, [json!(0)]);
 
     assert_eq!(raw_get(&mut raw, "other:k").await.as_deref(), Some("w"));
@@ -315,7 +335,10 @@ async fn sandbox_denies_server_administration_and_namespace_escapes() {
     let pong: String = redis::cmd("PING").query_async(&mut raw).await.unwrap();
     assert_eq!(pong, "PONG");
     assert_eq!(raw_get(&mut raw, "probe:k").await.as_deref(), Some("v"));
-    assert_eq!(raw_get(&mut raw, "outside").await.as_deref(), Some("untouched"));
+    assert_eq!(
+        raw_get(&mut raw, "outside").await.as_deref(),
+        Some("untouched")
+    );
     let size: i64 = redis::cmd("DBSIZE").query_async(&mut raw).await.unwrap();
     assert_eq!(size, 2);
     let maxmemory_after: Vec<String> = redis::cmd("CONFIG")
@@ -358,7 +381,13 @@ async fn sandbox_prefixes_eval_keys() {
     // Visible to the component as `ek`, invisible to `other`.
     assert_eq!(probes.ok("probe", "GET", &["ek"]).await, [json!("ev")]);
     assert_eq!(
-        probes.ok("other", "EVAL", &["return redis.call('GET', KEYS[1])", "1", "ek"]).await,
+        probes
+            .ok(
+                "other",
+                "EVAL",
+                &["return redis.call('GET', KEYS[1])", "1", "ek"]
+            )
+            .await,
         [Value::Null]
     );
     // A `numkeys` that does not match the arguments cannot smuggle an unprefixed key.
@@ -381,7 +410,12 @@ async fn sandbox_scan_returns_only_own_keys() {
     for key in ["s1", "u1"] {
         probes.ok("other", "SET", &[key, "y"]).await;
     }
-    let _: () = redis::cmd("SET").arg("s-global").arg("z").query_async(&mut raw).await.unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("s-global")
+        .arg("z")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
 
     async fn scan_all(probes: &Probes, component: &str, extra: &[&str]) -> BTreeSet<String> {
         let mut cursor = "0".to_string();
@@ -411,9 +445,15 @@ async fn sandbox_scan_returns_only_own_keys() {
         scan_all(&probes, "probe", &["MATCH", "s*"]).await,
         set(&["s1", "s2", "s3"])
     );
-    assert_eq!(scan_all(&probes, "other", &["MATCH", "*"]).await, set(&["s1", "u1"]));
+    assert_eq!(
+        scan_all(&probes, "other", &["MATCH", "*"]).await,
+        set(&["s1", "u1"])
+    );
     // A pattern naming another namespace matches nothing.
-    assert_eq!(scan_all(&probes, "other", &["MATCH", "probe:*"]).await, set(&[]));
+    assert_eq!(
+        scan_all(&probes, "other", &["MATCH", "probe:*"]).await,
+        set(&[])
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -425,7 +465,11 @@ async fn traps_and_panics_are_contained() {
     let _process = shared().await;
     let probes = Probes::start().await;
     assert_eq!(probes.count("probe").await, 1);
-    assert_eq!(probes.count("probe").await, 2, "reuse = 4: the instance is reused");
+    assert_eq!(
+        probes.count("probe").await,
+        2,
+        "reuse = 4: the instance is reused"
+    );
     assert_eq!(probes.count("other").await, 1);
 
     for fault in ["trap", "panic"] {
@@ -457,10 +501,9 @@ async fn traps_and_panics_are_contained() {
         "{metrics}"
     );
     assert!(
-        !metrics
-            .lines()
-            .any(|l| l.starts_with("redwasm_instance_traps_total{component=\"other\"}")
-                && !l.ends_with(" 0")),
+        !metrics.lines().any(|l| l
+            .starts_with("redwasm_instance_traps_total{component=\"other\"}")
+            && !l.ends_with(" 0")),
         "other never trapped:\n{metrics}"
     );
 }
@@ -490,7 +533,11 @@ async fn traps_do_not_disturb_concurrent_requests() {
         }));
         let ((), results) = tokio::join!(faulty, normal);
         for (path, status) in results {
-            assert_eq!(status, StatusCode::OK, "round {round}: {path} while /probe/{fault}");
+            assert_eq!(
+                status,
+                StatusCode::OK,
+                "round {round}: {path} while /probe/{fault}"
+            );
         }
     }
     probes
@@ -498,7 +545,10 @@ async fn traps_do_not_disturb_concurrent_requests() {
         .await;
     // Still serving normally afterwards.
     assert!(probes.count("probe").await >= 1);
-    assert_eq!(probes.ok("probe", "PING", &[]).await, [json!({"status": "PONG"})]);
+    assert_eq!(
+        probes.ok("probe", "PING", &[]).await,
+        [json!({"status": "PONG"})]
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -527,7 +577,10 @@ async fn busy_loop_times_out_and_stops_burning_cpu() {
     let spin = async {
         let response = probes.get("/probe/spin").await;
         let elapsed = started.elapsed();
-        (problem(response, StatusCode::GATEWAY_TIMEOUT).await, elapsed)
+        (
+            problem(response, StatusCode::GATEWAY_TIMEOUT).await,
+            elapsed,
+        )
     };
     // Meanwhile, both components answer promptly (the loop yields at every epoch tick).
     let meanwhile = async {
@@ -542,20 +595,33 @@ async fn busy_loop_times_out_and_stops_burning_cpu() {
         ] {
             let t = Instant::now();
             let response = probes.get(path).await;
-            assert_eq!(response.status(), StatusCode::OK, "{path} during the busy loop");
+            assert_eq!(
+                response.status(),
+                StatusCode::OK,
+                "{path} during the busy loop"
+            );
             latencies.push((path, t.elapsed()));
         }
         (latencies, started.elapsed())
     };
     let ((body, elapsed), (latencies, meanwhile_done)) = tokio::join!(spin, meanwhile);
     assert!(
-        body["detail"].as_str().unwrap().contains(&PROBE_TIMEOUT_MS.to_string()),
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&PROBE_TIMEOUT_MS.to_string()),
         "the detail names the limit: {body}"
     );
     let timeout = Duration::from_millis(PROBE_TIMEOUT_MS);
-    assert!(elapsed >= timeout - Duration::from_millis(50), "504 too early: {elapsed:?}");
+    assert!(
+        elapsed >= timeout - Duration::from_millis(50),
+        "504 too early: {elapsed:?}"
+    );
     // The host's own backstop is the timeout + 1 s; allow slack for a loaded 2-core machine.
-    assert!(elapsed < timeout + Duration::from_millis(2500), "504 too late: {elapsed:?}");
+    assert!(
+        elapsed < timeout + Duration::from_millis(2500),
+        "504 too late: {elapsed:?}"
+    );
     assert!(
         meanwhile_done < elapsed,
         "the other requests finished before the busy loop's 504 ({meanwhile_done:?} vs {elapsed:?})"
@@ -584,10 +650,17 @@ async fn busy_loop_times_out_and_stops_burning_cpu() {
     for _ in 0..10 {
         let t = Instant::now();
         assert!(probes.count("probe").await >= 1);
-        assert!(t.elapsed() < Duration::from_millis(500), "slow after the timeout: {:?}", t.elapsed());
+        assert!(
+            t.elapsed() < Duration::from_millis(500),
+            "slow after the timeout: {:?}",
+            t.elapsed()
+        );
     }
     // A sleep within the limit is not a timeout.
-    assert_eq!(probes.get("/probe/sleep?ms=300").await.status(), StatusCode::OK);
+    assert_eq!(
+        probes.get("/probe/sleep?ms=300").await.status(),
+        StatusCode::OK
+    );
     let metrics = probes.metrics().await;
     assert!(
         metrics.contains("redwasm_http_requests_total{component=\"probe\",status=\"504\"} 1"),
@@ -633,11 +706,19 @@ async fn chunked_post(base: &str, path: &str, chunks: &[Vec<u8>]) -> (u16, Strin
     let split = response
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no response head in {:?}", String::from_utf8_lossy(&response)));
+        .unwrap_or_else(|| {
+            panic!(
+                "no response head in {:?}",
+                String::from_utf8_lossy(&response)
+            )
+        });
     let head = String::from_utf8_lossy(&response[..split]).to_string();
     let mut body = response[split + 4..].to_vec();
     let status: u16 = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         body = dechunk(&body);
     }
     (status, head, body)
@@ -671,12 +752,18 @@ async fn body_over_limit_with_content_length_is_413() {
     };
     let at_limit = echo(PROBE_BODY_LIMIT, "probe").await.unwrap();
     assert_eq!(at_limit.status(), StatusCode::OK);
-    assert_eq!(at_limit.json::<Value>().await.unwrap()["length"], PROBE_BODY_LIMIT);
+    assert_eq!(
+        at_limit.json::<Value>().await.unwrap()["length"],
+        PROBE_BODY_LIMIT
+    );
 
     let over = echo(PROBE_BODY_LIMIT + 1, "probe").await.unwrap();
     let body = problem(over, StatusCode::PAYLOAD_TOO_LARGE).await;
     assert!(
-        body["detail"].as_str().unwrap().contains(&PROBE_BODY_LIMIT.to_string()),
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&PROBE_BODY_LIMIT.to_string()),
         "the detail names the limit: {body}"
     );
     let far_over = echo(64 * 1024, "probe").await.unwrap();
@@ -688,7 +775,11 @@ async fn body_over_limit_with_content_length_is_413() {
     assert_eq!(other.json::<Value>().await.unwrap()["length"], 64 * 1024);
 
     // A 413 discards nothing: the component keeps serving.
-    assert_eq!(probes.count("probe").await, 2, "the 413s never reached the instance");
+    assert_eq!(
+        probes.count("probe").await,
+        2,
+        "the 413s never reached the instance"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -711,10 +802,14 @@ async fn chunked_body_over_limit_is_413() {
     let chunks: Vec<Vec<u8>> = (0..4).map(|_| vec![b'x'; PROBE_BODY_LIMIT]).collect();
     let (status, head, body) = chunked_post(&probes.host.base, "/probe/echo", &chunks).await;
     let text = String::from_utf8_lossy(&body).to_string();
-    assert_ne!(status, 500, "an oversized chunked body must not be a 500: {head}\n{text}");
+    assert_ne!(
+        status, 500,
+        "an oversized chunked body must not be a 500: {head}\n{text}"
+    );
     assert_eq!(status, 413, "oversized chunked body: {head}\n{text}");
     assert!(
-        head.to_ascii_lowercase().contains("content-type: application/problem+json"),
+        head.to_ascii_lowercase()
+            .contains("content-type: application/problem+json"),
         "413 is problem+json: {head}"
     );
     let problem: Value = serde_json::from_str(&text).unwrap();
@@ -790,7 +885,11 @@ async fn health_lists_both_components_and_metrics_count_traps() {
         )
         .await;
     }
-    problem(probes.get("/other/panic").await, StatusCode::INTERNAL_SERVER_ERROR).await;
+    problem(
+        probes.get("/other/panic").await,
+        StatusCode::INTERNAL_SERVER_ERROR,
+    )
+    .await;
     probes
         .wait_metric("redwasm_instance_traps_total{component=\"probe\"} 3")
         .await;
@@ -798,7 +897,10 @@ async fn health_lists_both_components_and_metrics_count_traps() {
         .wait_metric("redwasm_instance_traps_total{component=\"other\"} 1")
         .await;
     let metrics = probes.metrics().await;
-    assert!(metrics.contains("# TYPE redwasm_instance_traps_total counter"), "{metrics}");
+    assert!(
+        metrics.contains("# TYPE redwasm_instance_traps_total counter"),
+        "{metrics}"
+    );
     assert!(
         metrics.contains("redwasm_http_requests_total{component=\"probe\",status=\"500\"} 3"),
         "{metrics}"

@@ -79,8 +79,8 @@ impl RedisServer {
             if let Some(child) = self.child.as_mut()
                 && let Ok(Some(_)) = child.try_wait()
             {
-                let log = std::fs::read_to_string(self.dir.path().join("redis.log"))
-                    .unwrap_or_default();
+                let log =
+                    std::fs::read_to_string(self.dir.path().join("redis.log")).unwrap_or_default();
                 eprintln!("redis-server exited early: {log}");
                 return false;
             }

@@ -1,35 +1,14 @@
-//! The embedding API: another Rust program loads redwasm's components in-process and calls
-//! their typed exports, with the same Redis capability (shared connection, sandbox) the HTTP
-//! trigger gives them. The data is the same as over HTTP: a value `set` here is served by
-//! `GET /v1/cache/{ns}/{key}` of a host using the same Redis and component id.
-//!
-//! ```no_run
-//! # async fn demo() -> anyhow::Result<()> {
-//! use redwasm::embed::{Redwasm, SetOptions};
-//!
-//! let redwasm = Redwasm::connect("redis://127.0.0.1:6379").await?;
-//! let cache = redwasm.cache().await?;
-//! cache.set("users", "42", b"{\"name\":\"Ada\"}", &SetOptions::ttl_s(60)).await?;
-//! let user = cache
-//!     .get_or_compute("users", "43", &SetOptions::ttl_s(60), || async {
-//!         Ok::<_, std::io::Error>(b"{\"name\":\"Grace\"}".to_vec())
-//!     })
-//!     .await?;
-//! assert_eq!(user, b"{\"name\":\"Grace\"}");
-//! # Ok(()) }
-//! ```
+//! The cache component's typed API: `redwasm:cache/cache@0.1.0` called in-process.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use wasmtime::Store;
+use wasmtime::component::InstancePre;
 
-use crate::engine::{ComponentSettings, ComponentSpec, HostState, LoadedComponent, Runtime};
-use crate::metrics::Metrics;
-use crate::redis::{RedisPool, RedisPoolConfig};
-use crate::variables::VariablesCtx;
+use super::{Exports, InstancePool};
+use crate::engine::HostState;
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -46,8 +25,21 @@ pub use wit::{CacheStats as Stats, Entry, LookupResult};
 
 /// How long a `get_or_compute` caller that lost the lease race waits for the winner's value.
 const DEFAULT_LEASE_WAIT: Duration = Duration::from_secs(5);
-/// Calls one pooled instance serves before it is replaced (bounds guest heap growth).
-const MAX_CALLS_PER_INSTANCE: usize = 10_000;
+
+impl Exports for bindings::CacheComponent {
+    type Pre = CacheComponentPre<HostState>;
+
+    fn pre(instance_pre: InstancePre<HostState>) -> wasmtime::Result<Self::Pre> {
+        CacheComponentPre::new(instance_pre)
+    }
+
+    fn instantiate(
+        pre: &Self::Pre,
+        store: &mut Store<HostState>,
+    ) -> impl Future<Output = wasmtime::Result<Self>> + Send {
+        pre.instantiate_async(store)
+    }
+}
 
 /// Errors of the embedding API.
 #[derive(Debug, thiserror::Error)]
@@ -127,112 +119,26 @@ impl SetOptions {
     }
 }
 
-/// A redwasm runtime embedded in the calling program.
-pub struct Redwasm {
-    runtime: Arc<Runtime>,
-    redis_url: String,
-    components_dir: PathBuf,
-}
-
-impl Redwasm {
-    /// Connects to Redis at `redis_url` (nothing is sent until the first call) and prepares
-    /// the engine. Components load from the directory the build wrote them to.
-    pub async fn connect(redis_url: &str) -> anyhow::Result<Self> {
-        let pool = RedisPool::new(RedisPoolConfig::default());
-        let runtime = Arc::new(Runtime::new(pool, Arc::new(Metrics::default()))?);
-        Ok(Redwasm {
-            runtime,
-            redis_url: redis_url.to_string(),
-            components_dir: PathBuf::from(env!("REDWASM_COMPONENTS_DIR")),
-        })
-    }
-
-    /// Loads components from `dir` instead of the build's output directory.
-    pub fn with_components_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.components_dir = dir.into();
-        self
-    }
-
-    /// Loads the cache component under the id `cache` (its Redis key prefix, shared with a
-    /// host serving the default manifest).
-    pub async fn cache(&self) -> anyhow::Result<Cache> {
-        self.cache_with_id("cache").await
-    }
-
-    /// Loads the cache component under `id` (a separate key namespace per id).
-    pub async fn cache_with_id(&self, id: &str) -> anyhow::Result<Cache> {
-        let mut values = HashMap::new();
-        values.insert("redis_address".to_string(), self.redis_url.clone());
-        let spec = ComponentSpec {
-            id: id.to_string(),
-            source: self.components_dir.join("redwasm_cache.wasm"),
-            allowed_outbound_hosts: vec![self.redis_url.clone()],
-            variables: VariablesCtx::from_values(values),
-            settings: ComponentSettings::default(),
-        };
-        let runtime = self.runtime.clone();
-        let component = tokio::task::spawn_blocking(move || runtime.load(spec)).await??;
-        let pre = CacheComponentPre::new(component.instance_pre.clone())
-            .map_err(|e| anyhow::anyhow!("the component does not export redwasm:cache: {e:?}"))?;
-        Ok(Cache {
-            runtime: self.runtime.clone(),
-            component,
-            pre,
-            idle: Mutex::new(Vec::new()),
-            local_flights: Mutex::new(HashMap::new()),
-        })
-    }
-}
-
 /// `(namespace, key)` of an in-process computation.
 type FlightKey = (String, String);
 
-struct PooledInstance {
-    store: Store<HostState>,
-    bindings: bindings::CacheComponent,
-    calls: usize,
-}
-
 /// The cache component, callable from Rust.
 pub struct Cache {
-    runtime: Arc<Runtime>,
-    component: Arc<LoadedComponent>,
-    pre: CacheComponentPre<HostState>,
-    idle: Mutex<Vec<PooledInstance>>,
+    instances: InstancePool<bindings::CacheComponent>,
     /// One in-process computation per key at a time; cross-process single-flight is the
     /// component's lease.
     local_flights: Mutex<HashMap<FlightKey, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Cache {
-    async fn instance(&self) -> Result<PooledInstance, EmbedError> {
-        if let Some(instance) = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop() {
-            return Ok(instance);
-        }
-        let mut store = self.runtime.new_store(&self.component);
-        let bindings = self
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| EmbedError::Component(format!("{e:?}")))?;
-        Ok(PooledInstance {
-            store,
-            bindings,
-            calls: 0,
-        })
-    }
-
-    fn release(&self, mut instance: PooledInstance) {
-        instance.calls += 1;
-        if instance.calls < MAX_CALLS_PER_INSTANCE {
-            self.idle
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(instance);
+    pub(super) fn new(instances: InstancePool<bindings::CacheComponent>) -> Self {
+        Cache {
+            instances,
+            local_flights: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Runs `f` on a pooled instance; a trapped instance is dropped, never reused.
+    /// Runs `f` on a pooled instance, separating guest errors from traps.
     async fn call<R>(
         &self,
         f: impl AsyncFnOnce(
@@ -240,17 +146,9 @@ impl Cache {
             &mut Store<HostState>,
         ) -> wasmtime::Result<Result<R, wit::Error>>,
     ) -> Result<R, EmbedError> {
-        let mut instance = self.instance().await?;
-        let result = f(&instance.bindings, &mut instance.store).await;
-        match result {
-            Ok(inner) => {
-                self.release(instance);
-                inner.map_err(|e| EmbedError::Cache(e.into()))
-            }
-            Err(trap) => {
-                self.runtime.metrics().record_trap(&self.component.spec.id);
-                Err(EmbedError::Component(format!("{trap:?}")))
-            }
+        match self.instances.call(f).await {
+            Ok(inner) => inner.map_err(|e| EmbedError::Cache(e.into())),
+            Err(trap) => Err(EmbedError::Component(format!("{trap:?}"))),
         }
     }
 

@@ -1,0 +1,108 @@
+//! The embedding API: another Rust program loads redwasm's components in-process and calls
+//! their typed exports, with the same Redis capability (shared connection, sandbox) the HTTP
+//! trigger gives them. The data is the same as over HTTP: a value `set` here is served by
+//! `GET /v1/cache/{ns}/{key}` of a host using the same Redis and component id.
+//!
+//! # Layout
+//! - [`Redwasm`]: the engine and Redis pool; loads components.
+//! - `pool`: reused instances of one component (a trapped instance is never reused).
+//! - [`cache`]: the cache component's typed API ([`Cache`]).
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use redwasm::embed::{Redwasm, SetOptions};
+//!
+//! let redwasm = Redwasm::connect("redis://127.0.0.1:6379").await?;
+//! let cache = redwasm.cache().await?;
+//! cache.set("users", "42", b"{\"name\":\"Ada\"}", &SetOptions::ttl_s(60)).await?;
+//! let user = cache
+//!     .get_or_compute("users", "43", &SetOptions::ttl_s(60), || async {
+//!         Ok::<_, std::io::Error>(b"{\"name\":\"Grace\"}".to_vec())
+//!     })
+//!     .await?;
+//! assert_eq!(user, b"{\"name\":\"Grace\"}");
+//! # Ok(()) }
+//! ```
+
+pub mod cache;
+mod pool;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::engine::{ComponentSettings, ComponentSpec, LoadedComponent, Runtime};
+use crate::metrics::Metrics;
+use crate::redis::{RedisPool, RedisPoolConfig};
+use crate::variables::VariablesCtx;
+
+pub use cache::{Cache, CacheError, EmbedError, Entry, LookupResult, SetOptions, Stats};
+pub(crate) use pool::{Exports, InstancePool};
+
+/// A redwasm runtime embedded in the calling program.
+pub struct Redwasm {
+    runtime: Arc<Runtime>,
+    redis_url: String,
+    components_dir: PathBuf,
+}
+
+impl Redwasm {
+    /// Prepares the engine and a Redis pool for `redis_url` (connections open on first use).
+    /// Components load from the directory the build wrote them to.
+    pub async fn connect(redis_url: &str) -> anyhow::Result<Self> {
+        let pool = RedisPool::new(RedisPoolConfig::default());
+        let runtime = Arc::new(Runtime::new(pool, Arc::new(Metrics::default()))?);
+        Ok(Redwasm {
+            runtime,
+            redis_url: redis_url.to_string(),
+            components_dir: PathBuf::from(env!("REDWASM_COMPONENTS_DIR")),
+        })
+    }
+
+    /// Loads components from `dir` instead of the build's output directory.
+    pub fn with_components_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.components_dir = dir.into();
+        self
+    }
+
+    /// The process metrics (instances created, traps).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        self.runtime.metrics()
+    }
+
+    /// Loads the cache component under the id `cache` (its Redis key prefix, shared with a
+    /// host serving the default manifest).
+    pub async fn cache(&self) -> anyhow::Result<Cache> {
+        self.cache_with_id("cache").await
+    }
+
+    /// Loads the cache component under `id` (a separate key namespace per id).
+    pub async fn cache_with_id(&self, id: &str) -> anyhow::Result<Cache> {
+        let component = self.load(id, "redwasm_cache.wasm", HashMap::new()).await?;
+        Ok(Cache::new(InstancePool::new(
+            self.runtime.clone(),
+            component,
+        )?))
+    }
+
+    /// Compiles `file` (in the components dir) as component `id`, with `redis_address` set to
+    /// this runtime's Redis and `variables` added.
+    pub(crate) async fn load(
+        &self,
+        id: &str,
+        file: &str,
+        mut variables: HashMap<String, String>,
+    ) -> anyhow::Result<Arc<LoadedComponent>> {
+        variables.insert("redis_address".to_string(), self.redis_url.clone());
+        let spec = ComponentSpec {
+            id: id.to_string(),
+            source: self.components_dir.join(file),
+            allowed_outbound_hosts: vec![self.redis_url.clone()],
+            variables: VariablesCtx::from_values(variables),
+            settings: ComponentSettings::default(),
+        };
+        let runtime = self.runtime.clone();
+        // Compilation is CPU-bound: keep it off the async workers.
+        tokio::task::spawn_blocking(move || runtime.load(spec)).await?
+    }
+}

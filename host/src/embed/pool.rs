@@ -1,0 +1,100 @@
+//! Reused instances of one component for typed export calls: an instance serves many calls
+//! (instantiation costs far more than a call), one call at a time, and is dropped — never
+//! reused — after a trap.
+
+use std::sync::{Arc, Mutex};
+
+use wasmtime::Store;
+use wasmtime::component::InstancePre;
+
+use crate::engine::{HostState, LoadedComponent, Runtime};
+
+/// Calls one pooled instance serves before it is replaced (bounds guest heap growth).
+const MAX_CALLS_PER_INSTANCE: usize = 10_000;
+/// Idle instances kept per component; more are dropped when they come back.
+const MAX_IDLE_INSTANCES: usize = 64;
+
+/// A component's generated export bindings (`bindgen!`'s world type).
+pub(crate) trait Exports: Sized + Send + Sync + 'static {
+    /// The bindings' pre-instance type.
+    type Pre: Send + Sync + 'static;
+
+    /// Checks the component exports the world and prepares it.
+    fn pre(instance_pre: InstancePre<HostState>) -> wasmtime::Result<Self::Pre>;
+
+    /// Instantiates into `store`.
+    fn instantiate(
+        pre: &Self::Pre,
+        store: &mut Store<HostState>,
+    ) -> impl Future<Output = wasmtime::Result<Self>> + Send;
+}
+
+struct Pooled<E> {
+    store: Store<HostState>,
+    exports: E,
+    calls: usize,
+}
+
+/// Idle instances of one component, handed out one call at a time.
+pub(crate) struct InstancePool<E: Exports> {
+    runtime: Arc<Runtime>,
+    component: Arc<LoadedComponent>,
+    pre: E::Pre,
+    idle: Mutex<Vec<Pooled<E>>>,
+}
+
+impl<E: Exports> InstancePool<E> {
+    /// A pool for `component`; fails when it does not export `E`'s world.
+    pub(crate) fn new(
+        runtime: Arc<Runtime>,
+        component: Arc<LoadedComponent>,
+    ) -> anyhow::Result<Self> {
+        let pre = E::pre(component.instance_pre.clone()).map_err(|e| {
+            anyhow::anyhow!(
+                "component `{}` does not export the expected interface: {e:?}",
+                component.spec.id
+            )
+        })?;
+        Ok(InstancePool {
+            runtime,
+            component,
+            pre,
+            idle: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Runs `f` on an idle (or new) instance. A trap (`Err`) drops the instance and is
+    /// counted; the pool stays usable.
+    pub(crate) async fn call<R>(
+        &self,
+        f: impl AsyncFnOnce(&E, &mut Store<HostState>) -> wasmtime::Result<R>,
+    ) -> wasmtime::Result<R> {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut instance = match idle {
+            Some(instance) => instance,
+            None => {
+                let mut store = self.runtime.new_store(&self.component);
+                let exports = E::instantiate(&self.pre, &mut store).await?;
+                Pooled {
+                    store,
+                    exports,
+                    calls: 0,
+                }
+            }
+        };
+        match f(&instance.exports, &mut instance.store).await {
+            Ok(value) => {
+                instance.calls += 1;
+                let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+                if instance.calls < MAX_CALLS_PER_INSTANCE && idle.len() < MAX_IDLE_INSTANCES {
+                    idle.push(instance);
+                }
+                Ok(value)
+            }
+            Err(trap) => {
+                self.runtime.metrics().record_trap(&self.component.spec.id);
+                Err(trap)
+            }
+        }
+    }
+}
