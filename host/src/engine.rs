@@ -72,6 +72,10 @@ pub struct ComponentSpec {
     pub allowed_outbound_hosts: Vec<String>,
     /// Resolved variables for `fermyon:spin/variables`.
     pub variables: VariablesCtx,
+    /// Environment variables of the guest (`environment` in the manifest).
+    pub environment: Vec<(String, String)>,
+    /// Read-only directory mounts: (host directory, guest path) (`files` in the manifest).
+    pub mounts: Vec<(PathBuf, String)>,
     /// Host settings.
     pub settings: ComponentSettings,
 }
@@ -257,6 +261,15 @@ impl Runtime {
     /// Compiles and pre-instantiates a component. Fails when it imports something the host
     /// does not provide (the error names the import).
     pub fn load(&self, spec: ComponentSpec) -> anyhow::Result<Arc<LoadedComponent>> {
+        for (host, _) in &spec.mounts {
+            if !host.is_dir() {
+                anyhow::bail!(
+                    "component `{}`: files source {} is not a directory",
+                    spec.id,
+                    host.display()
+                );
+            }
+        }
         let component = load_component(&self.engine, &spec.source)
             .with_context(|| format!("component `{}`", spec.id))?;
         let instance_pre = self
@@ -288,10 +301,17 @@ impl Runtime {
 
     /// A new store for one instance of `component`, with its limits and epoch deadline set.
     pub fn new_store(&self, component: &LoadedComponent) -> Store<HostState> {
-        let wasi = WasiCtxBuilder::new()
-            .inherit_stdout()
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.inherit_stdout()
             .inherit_stderr()
-            .build();
+            .envs(&component.spec.environment);
+        for (host, guest) in &component.spec.mounts {
+            // Checked at load time; a directory removed since then leaves the guest without it.
+            if let Err(error) = wasi.preopened_dir(host, guest, wasmtime_wasi::FsPerms::ReadOnly) {
+                tracing::warn!(component = %component.spec.id, dir = %host.display(), error = %format!("{error:?}"), "mount failed");
+            }
+        }
+        let wasi = wasi.build();
         let limits = StoreLimitsBuilder::new()
             .memory_size(component.spec.settings.max_memory_bytes)
             .instances(64)

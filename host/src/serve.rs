@@ -11,7 +11,7 @@ use anyhow::Context as _;
 
 use crate::embedded_redis::EmbeddedRedis;
 use crate::engine::{ComponentSettings, ComponentSpec, Runtime};
-use crate::manifest::{ComponentHostSettings, Manifest, TriggerRoute};
+use crate::manifest::{ComponentHostSettings, FilesMount, Manifest, TriggerRoute};
 use crate::metrics::Metrics;
 use crate::redis::{RedisPool, RedisPoolConfig};
 use crate::trigger::{HttpApp, TriggerLimits};
@@ -104,6 +104,23 @@ pub async fn build_app(options: &AppOptions) -> anyhow::Result<HttpApp> {
                 .map(|entry| variables.expand(entry))
                 .collect::<Result<Vec<_>, _>>()
                 .with_context(|| format!("component `{id}`: allowed_outbound_hosts"))?;
+            let mut mounts = Vec::new();
+            for mount in &component.files {
+                match mount {
+                    FilesMount::Placement {
+                        source,
+                        destination,
+                    } => mounts.push((manifest.base_dir.join(source), destination.clone())),
+                    FilesMount::Pattern(pattern) => {
+                        let dir = manifest.base_dir.join(pattern);
+                        if dir.is_dir() {
+                            mounts.push((dir, format!("/{}", pattern.trim_start_matches('/'))));
+                        } else {
+                            tracing::warn!(component = %id, %pattern, "glob `files` patterns are not supported; mount a directory with {{ source, destination }}");
+                        }
+                    }
+                }
+            }
             let spec = ComponentSpec {
                 id: id.clone(),
                 source: component.source.clone(),
@@ -111,6 +128,12 @@ pub async fn build_app(options: &AppOptions) -> anyhow::Result<HttpApp> {
                 variables: variables
                     .component_ctx(component)
                     .with_context(|| format!("component `{id}`: variables"))?,
+                environment: component
+                    .environment
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                mounts,
                 settings: settings(&component.host),
             };
             let runtime = runtime.clone();

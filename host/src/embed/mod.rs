@@ -99,6 +99,8 @@ impl Redwasm {
             source: self.components_dir.join(file),
             allowed_outbound_hosts: vec![self.redis_url.clone()],
             variables: VariablesCtx::from_values(variables),
+            environment: Vec::new(),
+            mounts: Vec::new(),
             settings: ComponentSettings::default(),
         };
         let runtime = self.runtime.clone();
