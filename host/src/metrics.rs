@@ -27,6 +27,8 @@ struct ComponentSeries {
     instances_created: u64,
     /// Instances that ended with a trap or panic.
     traps: u64,
+    /// Instances torn down because a request overran its deadline.
+    timeouts: u64,
 }
 
 /// All metrics of one host process.
@@ -64,6 +66,13 @@ impl Metrics {
     pub fn record_trap(&self, component: &str) {
         let mut map = self.components.lock().unwrap_or_else(|e| e.into_inner());
         map.entry(component.to_string()).or_default().traps += 1;
+    }
+
+    /// Records that an instance of `component` was torn down after a request overran its
+    /// deadline.
+    pub fn record_timeout(&self, component: &str) {
+        let mut map = self.components.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(component.to_string()).or_default().timeouts += 1;
     }
 
     /// Records a request served by the host itself (`/health`, `/metrics`, 404s).
@@ -147,6 +156,18 @@ impl Metrics {
                 "redwasm_instance_traps_total{{component=\"{}\"}} {}",
                 escape(name),
                 s.traps
+            );
+        }
+        out.push_str(
+            "# HELP redwasm_instance_timeouts_total Instances torn down after a request overran its deadline.\n",
+        );
+        out.push_str("# TYPE redwasm_instance_timeouts_total counter\n");
+        for (name, s) in map.iter() {
+            let _ = writeln!(
+                out,
+                "redwasm_instance_timeouts_total{{component=\"{}\"}} {}",
+                escape(name),
+                s.timeouts
             );
         }
         out.push_str("# HELP redwasm_host_requests_total Requests answered by the host itself.\n");

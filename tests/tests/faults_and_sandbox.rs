@@ -143,11 +143,18 @@ impl Probes {
 
     /// `GET /<component>/count`: the instance's request counter.
     async fn count(&self, component: &str) -> u64 {
+        self.count_on(component).await.0
+    }
+
+    /// `GET /<component>/count`: (the instance's request counter, the instance's id).
+    async fn count_on(&self, component: &str) -> (u64, String) {
         let response = self.get(&format!("/{component}/count")).await;
         assert_eq!(response.status(), StatusCode::OK, "{component}/count");
-        response.json::<Value>().await.unwrap()["count"]
-            .as_u64()
-            .unwrap()
+        let body: Value = response.json().await.unwrap();
+        (
+            body["count"].as_u64().unwrap(),
+            body["instance"].as_str().unwrap().to_string(),
+        )
     }
 
     /// A redis-rs connection to the same server, to look behind the sandbox.
@@ -185,17 +192,19 @@ impl Probes {
 
 /// Asserts an RFC 9457 problem with `status`; returns its body.
 async fn problem(response: reqwest::Response, status: StatusCode) -> Value {
-    assert_eq!(response.status(), status);
+    let actual = response.status();
     let content_type = response
         .headers()
         .get("content-type")
         .map(|v| v.to_str().unwrap().to_string())
         .unwrap_or_default();
+    let text = response.text().await.unwrap();
+    assert_eq!(actual, status, "expected a {status}, got {actual}: {text}");
     assert_eq!(
         content_type, "application/problem+json",
         "a {status} must carry problem+json"
     );
-    let body: Value = response.json().await.expect("problem body is JSON");
+    let body: Value = serde_json::from_str(&text).expect("problem body is JSON");
     assert_eq!(
         body["status"],
         status.as_u16(),
@@ -214,6 +223,15 @@ async fn raw_get(conn: &mut redis::aio::MultiplexedConnection, key: &str) -> Opt
 
 async fn raw_keys(conn: &mut redis::aio::MultiplexedConnection) -> BTreeSet<String> {
     redis::cmd("KEYS").arg("*").query_async(conn).await.unwrap()
+}
+
+/// The value of one series in Prometheus text, e.g. `redwasm_redis_denied_total`.
+fn metric(text: &str, series: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no `{series}` in:\n{text}"))
+        .parse()
+        .unwrap()
 }
 
 fn strings(values: &[Value]) -> Vec<String> {
@@ -352,12 +370,7 @@ async fn sandbox_denies_server_administration_and_namespace_escapes() {
     assert_eq!(probes.ok("probe", "GET", &["k"]).await, [json!("v")]);
 
     let metrics = probes.metrics().await;
-    let denied_total: u64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("redwasm_redis_denied_total "))
-        .unwrap_or_else(|| panic!("no redwasm_redis_denied_total in:\n{metrics}"))
-        .parse()
-        .unwrap();
+    let denied_total = metric(&metrics, "redwasm_redis_denied_total");
     assert!(
         denied_total >= 2 * denied.len() as u64,
         "denied counter {denied_total} < {}",
@@ -482,12 +495,15 @@ async fn traps_and_panics_are_contained() {
             body["detail"].as_str().unwrap().contains("probe"),
             "the detail names the component: {body}"
         );
-        // The next request to the same component succeeds, on a fresh instance (the
-        // trapped one was discarded: its counter would have been past 2).
-        assert_eq!(probes.count("probe").await, 1, "after /probe/{fault}");
-        // The other component's instance is untouched.
-        let other = probes.count("other").await;
-        assert!(other >= 2, "other keeps its instance: count {other}");
+        // The next request to the same component succeeds (on an instance that survived
+        // or a fresh one: the trapped one was discarded).
+        assert!(probes.count("probe").await >= 1, "after /probe/{fault}");
+        assert_eq!(
+            probes.ok("probe", "PING", &[]).await,
+            [json!({"status": "PONG"})]
+        );
+        // The other component is unaffected.
+        assert!(probes.count("other").await >= 1);
         let sleep = probes.get("/other/sleep?ms=1").await;
         assert_eq!(sleep.status(), StatusCode::OK);
     }
@@ -566,23 +582,98 @@ fn process_cpu() -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
+/// The contract: a request the component does not answer within `request_timeout_ms` is a
+/// 504 problem+json, at about that time.
+///
+/// Host bug (fails as of this writing: 500 after timeout + 500 ms): a WASIp2 guest that is
+/// spinning or blocked keeps wasmtime's `run_concurrent` event loop from polling the
+/// per-request expiration, so the instance teardown (`request_timeout + TEARDOWN_GRACE`,
+/// host/src/trigger/handler.rs) fires first; the handler then resolves with "guest never
+/// invoked `response-outparam::set`", which `failure_response` (host/src/trigger/mod.rs)
+/// maps to 500, before the trigger's own `request_timeout + 1 s` timeout can answer 504.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn busy_loop_times_out_and_stops_burning_cpu() {
+async fn busy_loop_times_out_with_504() {
+    let _process = shared().await;
+    let probes = Probes::start().await;
+    let started = Instant::now();
+    let response = probes.get("/probe/spin").await;
+    let elapsed = started.elapsed();
+    let body = problem(response, StatusCode::GATEWAY_TIMEOUT).await;
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&PROBE_TIMEOUT_MS.to_string()),
+        "the detail names the limit: {body}"
+    );
+    let timeout = Duration::from_millis(PROBE_TIMEOUT_MS);
+    assert!(
+        elapsed >= timeout - Duration::from_millis(50),
+        "504 too early: {elapsed:?}"
+    );
+    // The host's own backstop is the timeout + 1 s; allow slack for a loaded 2-core machine.
+    assert!(
+        elapsed < timeout + Duration::from_millis(2500),
+        "504 too late: {elapsed:?}"
+    );
+    assert_eq!(
+        probes.get("/probe/sleep?ms=300").await.status(),
+        StatusCode::OK,
+        "within the limit"
+    );
+    let metrics = probes.metrics().await;
+    assert_eq!(
+        metric(
+            &metrics,
+            "redwasm_http_requests_total{component=\"probe\",status=\"504\"}"
+        ),
+        1
+    );
+}
+
+/// Same contract for a guest blocked in a host call (`std::thread::sleep` is a blocking
+/// `wasi:io/poll` call) past `request_timeout_ms`. Fails for the same host bug as
+/// `busy_loop_times_out_with_504`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn blocking_sleep_past_timeout_is_504() {
+    let _process = shared().await;
+    let probes = Probes::start().await;
+    let started = Instant::now();
+    let response = probes.get("/probe/sleep?ms=5000").await;
+    let elapsed = started.elapsed();
+    problem(response, StatusCode::GATEWAY_TIMEOUT).await;
+    let timeout = Duration::from_millis(PROBE_TIMEOUT_MS);
+    assert!(
+        elapsed >= timeout - Duration::from_millis(50),
+        "504 too early: {elapsed:?}"
+    );
+    assert!(
+        elapsed < timeout + Duration::from_millis(2500),
+        "504 too late: {elapsed:?}"
+    );
+}
+
+/// A guest in a busy loop neither stalls the host (the loop yields at every epoch tick) nor
+/// keeps running once its request has failed (the instance is torn down). Whatever status
+/// the spinning request gets is checked by `busy_loop_times_out_with_504`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn busy_loop_does_not_stall_the_host_and_stops_burning_cpu() {
     // Alone in the process, so the CPU measurement below is this test's.
     let _process = exclusive().await;
     let probes = Probes::start().await;
     assert_eq!(probes.count("probe").await, 1);
 
     let started = Instant::now();
+    let cpu_at_start = process_cpu();
     let spin = async {
         let response = probes.get("/probe/spin").await;
-        let elapsed = started.elapsed();
         (
-            problem(response, StatusCode::GATEWAY_TIMEOUT).await,
-            elapsed,
+            response.status(),
+            started.elapsed(),
+            process_cpu() - cpu_at_start,
         )
     };
-    // Meanwhile, both components answer promptly (the loop yields at every epoch tick).
+    // Meanwhile, both components (and the host's own endpoints) answer promptly.
     let meanwhile = async {
         tokio::time::sleep(Duration::from_millis(200)).await;
         let mut latencies = Vec::new();
@@ -604,27 +695,28 @@ async fn busy_loop_times_out_and_stops_burning_cpu() {
         }
         (latencies, started.elapsed())
     };
-    let ((body, elapsed), (latencies, meanwhile_done)) = tokio::join!(spin, meanwhile);
+    let ((status, elapsed, spin_cpu), (latencies, meanwhile_done)) = tokio::join!(spin, meanwhile);
     assert!(
-        body["detail"]
-            .as_str()
-            .unwrap()
-            .contains(&PROBE_TIMEOUT_MS.to_string()),
-        "the detail names the limit: {body}"
+        status.is_server_error(),
+        "the spinning request failed: {status}"
+    );
+    // The measurement below can see a spinning guest: while it ran, the process was busy.
+    assert!(
+        spin_cpu > elapsed / 4,
+        "only {spin_cpu:?} CPU in {elapsed:?} while a guest was spinning?"
     );
     let timeout = Duration::from_millis(PROBE_TIMEOUT_MS);
     assert!(
         elapsed >= timeout - Duration::from_millis(50),
-        "504 too early: {elapsed:?}"
+        "answered too early: {elapsed:?}"
     );
-    // The host's own backstop is the timeout + 1 s; allow slack for a loaded 2-core machine.
     assert!(
         elapsed < timeout + Duration::from_millis(2500),
-        "504 too late: {elapsed:?}"
+        "answered too late: {elapsed:?}"
     );
     assert!(
         meanwhile_done < elapsed,
-        "the other requests finished before the busy loop's 504 ({meanwhile_done:?} vs {elapsed:?})"
+        "the other requests finished before the busy loop's answer ({meanwhile_done:?} vs {elapsed:?})"
     );
     for (path, latency) in &latencies {
         assert!(
@@ -656,16 +748,6 @@ async fn busy_loop_times_out_and_stops_burning_cpu() {
             t.elapsed()
         );
     }
-    // A sleep within the limit is not a timeout.
-    assert_eq!(
-        probes.get("/probe/sleep?ms=300").await.status(),
-        StatusCode::OK
-    );
-    let metrics = probes.metrics().await;
-    assert!(
-        metrics.contains("redwasm_http_requests_total{component=\"probe\",status=\"504\"} 1"),
-        "{metrics}"
-    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -743,10 +825,15 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
 async fn body_over_limit_with_content_length_is_413() {
     let _process = shared().await;
     let probes = Probes::start().await;
+    // A client without connection reuse: the host closes the connection after a 413 without
+    // saying so (see `body_over_limit_413_says_connection_close`), which a pooling client
+    // can race into.
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
     let echo = |len: usize, component: &'static str| {
-        probes
-            .http
-            .post(probes.url(&format!("/{component}/echo")))
+        http.post(probes.url(&format!("/{component}/echo")))
             .body(vec![b'x'; len])
             .send()
     };
@@ -774,12 +861,50 @@ async fn body_over_limit_with_content_length_is_413() {
     assert_eq!(other.status(), StatusCode::OK);
     assert_eq!(other.json::<Value>().await.unwrap()["length"], 64 * 1024);
 
-    // A 413 discards nothing: the component keeps serving.
-    assert_eq!(
-        probes.count("probe").await,
-        2,
-        "the 413s never reached the instance"
-    );
+    // The component keeps serving.
+    assert!(probes.count("probe").await >= 1);
+}
+
+/// A 413 sent before the body was read ends the connection (the rest of the body is never
+/// read); the response must then say `Connection: close`, or a client that pools
+/// connections sends its next request into a closing socket (reqwest: `IncompleteMessage`).
+///
+/// Host bug (fails as of this writing): the Content-Length 413 in `HttpApp::dispatch`
+/// (host/src/trigger/mod.rs) carries no `Connection: close`, yet hyper closes the connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn body_over_limit_413_says_connection_close() {
+    let _process = shared().await;
+    let probes = Probes::start().await;
+    let addr = probes
+        .host
+        .base
+        .strip_prefix("http://")
+        .unwrap()
+        .to_string();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let len = 64 * 1024;
+    let mut request =
+        format!("POST /probe/echo HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {len}\r\n\r\n")
+            .into_bytes();
+    request.extend(vec![b'x'; len]);
+    let _ = stream.write_all(&request).await;
+    let mut response = Vec::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    let closed = loop {
+        match tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break true,
+            Ok(Ok(n)) => response.extend_from_slice(&buf[..n]),
+            Err(_) => break false,
+        }
+    };
+    let text = String::from_utf8_lossy(&response).to_ascii_lowercase();
+    assert!(text.starts_with("http/1.1 413"), "{text}");
+    if closed {
+        assert!(
+            text.contains("\r\nconnection: close\r\n"),
+            "the host closed the connection after this 413 without `Connection: close`:\n{text}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -795,6 +920,11 @@ async fn chunked_body_under_limit_is_read_whole() {
 
 /// The contract: a body over the limit is a 413, also when it arrives without a
 /// Content-Length (chunked), whatever the component does with the read error.
+///
+/// Host bug (fails as of this writing): the host only checks Content-Length; a chunked body
+/// hits `http_body_util::Limited` while the guest reads it, the guest sees a stream error
+/// ("HTTP request body size exceeds limit") and its own answer (here 400; a guest that
+/// unwraps would trap, giving 500) goes out unchanged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn chunked_body_over_limit_is_413() {
     let _process = shared().await;
@@ -827,21 +957,61 @@ async fn instance_reuse_follows_the_setting() {
     let _process = shared().await;
     let probes = Probes::start_with("reuse = 1\n", "reuse = 3\n").await;
     // reuse = 1: a fresh instance per request, so nothing carries over.
+    let mut instances = BTreeSet::new();
     for _ in 0..5 {
-        assert_eq!(probes.count("probe").await, 1);
+        let (count, instance) = probes.count_on("probe").await;
+        assert_eq!(count, 1, "reuse = 1: every request sees a fresh instance");
+        instances.insert(instance);
     }
-    // reuse = 3: sequential requests share an instance for three requests, then a new one.
-    let mut seen = Vec::new();
-    for _ in 0..7 {
-        seen.push(probes.count("other").await);
+    assert_eq!(instances.len(), 5, "five requests, five instances");
+
+    // reuse = 3: sequential requests on one instance see its counter increase, and no
+    // instance serves more than three. (wasmtime's ProxyHandler may start a new instance
+    // when the previous one has answered but not yet returned, so the requests are spaced
+    // a little and instances are told apart by id rather than by counter resets.)
+    let mut per_instance: Vec<(String, Vec<u64>)> = Vec::new();
+    for _ in 0..12 {
+        let (count, instance) = probes.count_on("other").await;
+        match per_instance.iter_mut().find(|(id, _)| *id == instance) {
+            Some((_, counts)) => counts.push(count),
+            None => per_instance.push((instance, vec![count])),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(seen, [1, 2, 3, 1, 2, 3, 1]);
-    probes
-        .wait_metric("redwasm_instances_created_total{component=\"probe\"} 5")
-        .await;
-    probes
-        .wait_metric("redwasm_instances_created_total{component=\"other\"} 3")
-        .await;
+    for (instance, counts) in &per_instance {
+        let expected: Vec<u64> = (1..=counts.len() as u64).collect();
+        assert_eq!(
+            counts, &expected,
+            "instance {instance}: counter increases by one per request"
+        );
+        assert!(
+            counts.len() <= 3,
+            "instance {instance} served {} requests with reuse = 3",
+            counts.len()
+        );
+    }
+    let reused = per_instance.iter().filter(|(_, c)| c.len() >= 2).count();
+    assert!(
+        reused >= 1,
+        "reuse = 3 never reused an instance: {per_instance:?}"
+    );
+    assert!(
+        per_instance.len() >= 4,
+        "12 requests need at least 4 instances: {per_instance:?}"
+    );
+    let metrics = probes.metrics().await;
+    let created = |component: &str| {
+        metric(
+            &metrics,
+            &format!("redwasm_instances_created_total{{component=\"{component}\"}}"),
+        )
+    };
+    assert!(created("probe") >= 5, "{metrics}");
+    assert!(created("other") >= per_instance.len() as u64, "{metrics}");
+    assert!(
+        created("other") < 12,
+        "reuse = 3 must create fewer instances than requests: {metrics}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------

@@ -114,8 +114,14 @@ impl WorkerState for InstanceState {
     fn drop(&self, store: Store<HostState>, result: wasmtime::Result<()>) {
         if let Err(error) = result {
             // The instance is discarded with its store; the next request gets a fresh one.
-            tracing::warn!(component = %self.component, error = %format!("{error:?}"), "instance discarded after a failure");
-            self.runtime.metrics().record_trap(&self.component);
+            let error = format!("{error:?}");
+            if error.contains("guest timed out") {
+                tracing::warn!(component = %self.component, "instance discarded: a request overran its deadline");
+                self.runtime.metrics().record_timeout(&self.component);
+            } else {
+                tracing::warn!(component = %self.component, %error, "instance discarded after a trap");
+                self.runtime.metrics().record_trap(&self.component);
+            }
         }
         drop(store);
     }

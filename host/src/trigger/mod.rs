@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -174,13 +175,7 @@ impl HttpApp {
         if let Some(length) = content_length(&request)
             && length > settings.max_request_body_bytes
         {
-            return problem(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &format!(
-                    "request body of {length} bytes exceeds the limit of {} bytes",
-                    settings.max_request_body_bytes
-                ),
-            );
+            return body_too_large(settings.max_request_body_bytes);
         }
 
         // The guest sees an absolute URL (wasi:http needs an authority) and Spin's headers.
@@ -208,30 +203,44 @@ impl HttpApp {
             request.headers_mut().insert(name, value);
         }
 
+        // A streamed (chunked) body has no Content-Length to check up front: the guest's body
+        // stream fails at the limit, and whatever the guest then answers becomes a 413.
         let limit = settings.max_request_body_bytes;
-        let request = request.map(move |body| {
-            http_body_util::Limited::new(body, limit as usize)
-                .map_err(move |e| match e.downcast::<hyper::Error>() {
-                    Ok(e) => wasmtime_wasi_http::Error::Hyper(*e),
-                    Err(_) => wasmtime_wasi_http::Error::HttpRequestBodySize(Some(limit)),
-                })
-                .boxed_unsync()
+        let over_limit = Arc::new(AtomicBool::new(false));
+        let request = request.map({
+            let over_limit = over_limit.clone();
+            move |body| {
+                http_body_util::Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX))
+                    .map_err(move |e| match e.downcast::<hyper::Error>() {
+                        Ok(e) => wasmtime_wasi_http::Error::Hyper(*e),
+                        Err(_) => {
+                            over_limit.store(true, Ordering::Relaxed);
+                            wasmtime_wasi_http::Error::HttpRequestBodySize(Some(limit))
+                        }
+                    })
+                    .boxed_unsync()
+            }
         });
 
         let started = Instant::now();
         let id = served.component.spec.id.as_str();
-        let timeout = settings.request_timeout + Duration::from_secs(1);
-        let result = tokio::time::timeout(timeout, served.handler.handle((), request)).await;
-        let response = match result {
-            Ok(Ok(response)) => response,
-            Ok(Err(error)) => failure_response(id, &error, settings.request_timeout),
-            Err(_) => problem(
-                StatusCode::GATEWAY_TIMEOUT,
-                &format!(
-                    "component `{id}` did not respond within {} ms",
-                    settings.request_timeout.as_millis()
-                ),
-            ),
+        // The instance itself is torn down a little later (see `handler`); the client gets its
+        // 504 at the deadline, whatever the guest is doing.
+        let result =
+            tokio::time::timeout(settings.request_timeout, served.handler.handle((), request))
+                .await;
+        let response = if over_limit.load(Ordering::Relaxed) {
+            body_too_large(limit)
+        } else {
+            match result {
+                Ok(Ok(response)) => response,
+                Ok(Err(error)) if started.elapsed() >= settings.request_timeout => {
+                    tracing::debug!(component = id, error = %format!("{error:?}"), "timed out");
+                    timed_out(id, settings.request_timeout)
+                }
+                Ok(Err(error)) => failure_response(id, &error, settings.request_timeout),
+                Err(_) => timed_out(id, settings.request_timeout),
+            }
         };
         self.runtime
             .metrics()
@@ -245,16 +254,34 @@ impl HttpApp {
     }
 }
 
+/// 413 for a body over `limit`. The body was not (fully) read, so the connection cannot be
+/// reused: say so, or a keep-alive client sends its next request into a closing socket.
+fn body_too_large(limit: u64) -> Response<Body> {
+    let mut response = problem(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        &format!("the request body exceeds the limit of {limit} bytes"),
+    );
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// 504: the component did not produce a response head in time.
+fn timed_out(id: &str, timeout: Duration) -> Response<Body> {
+    problem(
+        StatusCode::GATEWAY_TIMEOUT,
+        &format!(
+            "component `{id}` did not respond within {} ms",
+            timeout.as_millis()
+        ),
+    )
+}
+
 /// Maps a handler failure to a problem response; the failed instance is already discarded.
 fn failure_response(id: &str, error: &wasmtime::Error, timeout: Duration) -> Response<Body> {
     if error.downcast_ref::<ExpirationError>().is_some() {
-        return problem(
-            StatusCode::GATEWAY_TIMEOUT,
-            &format!(
-                "component `{id}` did not respond within {} ms",
-                timeout.as_millis()
-            ),
-        );
+        return timed_out(id, timeout);
     }
     if error.downcast_ref::<InstantiationError<()>>().is_some() {
         tracing::warn!(component = id, error = %format!("{error:?}"), "instantiation failed");

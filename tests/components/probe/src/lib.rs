@@ -11,7 +11,8 @@
 //! - `GET …/panic`: panics (which aborts, i.e. traps, on wasm32-wasip2).
 //! - `GET …/spin`: busy-loops forever.
 //! - `GET …/sleep?ms=N`: sleeps N ms, then 200.
-//! - `GET …/count`: increments and returns a per-instance counter (observes instance reuse).
+//! - `GET …/count`: increments and returns a per-instance counter and a random instance id,
+//!   `{"count":N,"instance":"<id>"}` (observes instance reuse).
 //! - `POST …/echo`: streams the body and returns its length; 400 naming the error when the
 //!   body cannot be read (e.g. the host's body limit).
 

@@ -1,5 +1,7 @@
 //! The probe's HTTP handler (wasm32 only).
 
+use std::hash::{BuildHasher, RandomState};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -10,6 +12,12 @@ use spin_sdk::redis::{Connection, Error as RedisError, RedisParameter, RedisResu
 
 /// Requests this instance has served (a fresh instance starts at 0).
 static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A random id of this instance, drawn at its first request (`wasi:random` via `RandomState`).
+fn instance_id() -> u64 {
+    static ID: OnceLock<u64> = OnceLock::new();
+    *ID.get_or_init(|| RandomState::new().hash_one(0u8))
+}
 
 fn text(status: u16, body: impl Into<String>) -> Response {
     Response::builder()
@@ -38,7 +46,11 @@ async fn handle(request: IncomingRequest) -> Response {
     };
     let probe = path.rsplit('/').next().unwrap_or_default().to_string();
     match (method, probe.as_str()) {
-        (Method::Get, "count") => json(200, serde_json::json!({ "count": count })),
+        (Method::Get, "count") => json(
+            200,
+            // A string: JSON numbers above 2^53 would not round-trip everywhere.
+            serde_json::json!({ "count": count, "instance": instance_id().to_string() }),
+        ),
         (Method::Get, "trap") => core::arch::wasm32::unreachable(),
         (Method::Get, "panic") => panic!("probe: panicking on purpose"),
         (Method::Get, "spin") => {
