@@ -1079,3 +1079,61 @@ async fn health_lists_both_components_and_metrics_count_traps() {
     let health: Value = probes.get("/health").await.json().await.unwrap();
     assert_eq!(health["status"], "healthy");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn environment_and_files_reach_the_guest_and_nothing_else_does() {
+    let _guard = shared().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("assets")).unwrap();
+    std::fs::write(dir.path().join("assets/hello.txt"), "hello from the host").unwrap();
+    let source = serde_json::to_string(PROBE_WASM).unwrap();
+    let text = format!(
+        "spin_manifest_version = 2\n[application]\nname = \"env-files\"\n\
+         [variables]\nredis_address = {{ default = \"redis://127.0.0.1:6379\" }}\n\
+         [[trigger.http]]\nroute = \"/probe/...\"\ncomponent = \"probe\"\n\
+         [component.probe]\nsource = {source}\n\
+         allowed_outbound_hosts = [\"{{{{ redis_address }}}}\"]\n\
+         environment = {{ GREETING = \"hi there\" }}\n\
+         files = [{{ source = \"assets\", destination = \"/assets\" }}]\n"
+    );
+    let path = dir.path().join("spin.toml");
+    std::fs::write(&path, text).unwrap();
+    let host = TestHost::start_with(|opts| opts.manifest = path.clone()).await;
+    let http = client();
+
+    let env = http
+        .get(host.url("/probe/env?name=GREETING"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(env.status(), StatusCode::OK);
+    assert_eq!(env.text().await.unwrap(), "hi there");
+    let host_env = http
+        .get(host.url("/probe/env?name=PATH"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        host_env.status(),
+        StatusCode::NOT_FOUND,
+        "the host's environment stays out"
+    );
+
+    let file = http
+        .get(host.url("/probe/file?path=/assets/hello.txt"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(file.status(), StatusCode::OK);
+    assert_eq!(file.text().await.unwrap(), "hello from the host");
+    let outside = http
+        .get(host.url("/probe/file?path=/etc/hostname"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        outside.status(),
+        StatusCode::NOT_FOUND,
+        "only the mount is visible"
+    );
+}

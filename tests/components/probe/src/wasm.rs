@@ -68,6 +68,20 @@ async fn handle(request: IncomingRequest) -> Response {
             std::thread::sleep(Duration::from_millis(ms));
             json(200, serde_json::json!({ "slept_ms": ms }))
         }
+        (Method::Get, "env") => {
+            let name = query.strip_prefix("name=").unwrap_or_default();
+            match std::env::var(name) {
+                Ok(value) => text(200, value),
+                Err(_) => text(404, format!("no environment variable `{name}`")),
+            }
+        }
+        (Method::Get, "file") => {
+            let path = query.strip_prefix("path=").unwrap_or_default();
+            match std::fs::read_to_string(path) {
+                Ok(contents) => text(200, contents),
+                Err(error) => text(404, format!("cannot read `{path}`: {error}")),
+            }
+        }
         (Method::Post, "echo") => match read_body(request).await {
             Ok(body) => json(200, serde_json::json!({ "length": body.len() })),
             Err(error) => text(400, format!("body could not be read: {error}")),
