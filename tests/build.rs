@@ -2,6 +2,11 @@
 //! `cargo test -p redwasm-tests` alone produces the `.wasm` files the end-to-end tests serve.
 //! Same approach as `host/build.rs`: an inner cargo with its own target dir (`target/wasm`),
 //! so it never waits on the lock the outer build holds.
+//!
+//! Crates that are members of the main workspace are built together (`-p` each). A crate whose
+//! `Cargo.toml` has its own `[workspace]` table (e.g. `p3probe`, which needs spin-sdk 7 and a
+//! newer rustc than the main workspace promises) is built on its own with `--manifest-path`,
+//! with its own `Cargo.lock`, into the same target dir.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,8 +27,8 @@ fn main() {
     println!("cargo:rerun-if-changed={}", components.display());
 
     let packages = component_packages(&components);
-    for (dir, _) in &packages {
-        println!("cargo:rerun-if-changed={}", dir.display());
+    for package in &packages {
+        println!("cargo:rerun-if-changed={}", package.dir.display());
     }
     if packages.is_empty() {
         return;
@@ -33,20 +38,38 @@ fn main() {
         return;
     }
 
+    let (standalone, members): (Vec<_>, Vec<_>) =
+        packages.iter().partition(|package| package.standalone);
+    if !members.is_empty() {
+        let mut cmd = wasm_cargo(&target_dir);
+        cmd.current_dir(workspace);
+        for package in &members {
+            cmd.args(["-p", &package.name]);
+        }
+        run(cmd, "the test components");
+    }
+    for package in standalone {
+        let mut cmd = wasm_cargo(&target_dir);
+        cmd.current_dir(&package.dir)
+            .arg("--manifest-path")
+            .arg(package.dir.join("Cargo.toml"));
+        run(cmd, &format!("the test component `{}`", package.name));
+    }
+}
+
+/// `cargo build --release --target wasm32-wasip2 --target-dir <target_dir>`, with the outer
+/// build's flags removed.
+fn wasm_cargo(target_dir: &Path) -> Command {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(workspace)
-        .args([
-            "build",
-            "--release",
-            "--target",
-            "wasm32-wasip2",
-            "--target-dir",
-        ])
-        .arg(&target_dir);
-    for (_, name) in &packages {
-        cmd.args(["-p", name]);
-    }
+    cmd.args([
+        "build",
+        "--release",
+        "--target",
+        "wasm32-wasip2",
+        "--target-dir",
+    ])
+    .arg(target_dir);
     // Small .wasm files compile faster at load time; debug info is no use in them here.
     cmd.env("CARGO_PROFILE_RELEASE_DEBUG", "false")
         .env("CARGO_PROFILE_RELEASE_STRIP", "true");
@@ -61,22 +84,35 @@ fn main() {
         "RUSTC_WORKSPACE_WRAPPER",
         "RUSTC_WRAPPER",
         "CARGO_PRIMARY_PACKAGE",
+        "CARGO_MANIFEST_PATH",
     ] {
         cmd.env_remove(var);
     }
+    cmd
+}
+
+fn run(mut cmd: Command, what: &str) {
     let status = cmd
         .status()
-        .expect("run cargo to build the wasm test components");
+        .unwrap_or_else(|e| panic!("run cargo to build {what} for wasm32-wasip2: {e}"));
     if !status.success() {
         panic!(
-            "building the test components for wasm32-wasip2 failed (is the target installed? \
+            "building {what} for wasm32-wasip2 failed (is the target installed? \
              `rustup target add wasm32-wasip2`)"
         );
     }
 }
 
-/// `(directory, package name)` of each crate under `tests/components/`.
-fn component_packages(components: &Path) -> Vec<(PathBuf, String)> {
+/// A crate under `tests/components/`.
+struct Package {
+    dir: PathBuf,
+    name: String,
+    /// Its `Cargo.toml` has its own `[workspace]`: built with `--manifest-path`.
+    standalone: bool,
+}
+
+/// Each crate under `tests/components/`, sorted by directory.
+fn component_packages(components: &Path) -> Vec<Package> {
     let mut found = Vec::new();
     let Ok(entries) = std::fs::read_dir(components) else {
         return found;
@@ -95,10 +131,15 @@ fn component_packages(components: &Path) -> Vec<(PathBuf, String)> {
                     .and_then(|rest| rest.trim_start().strip_prefix('='))
                     .map(|v| v.trim().trim_matches('"').to_string())
             });
+        let standalone = text.lines().any(|l| l.trim() == "[workspace]");
         if let Some(name) = name {
-            found.push((entry.path(), name));
+            found.push(Package {
+                dir: entry.path(),
+                name,
+                standalone,
+            });
         }
     }
-    found.sort();
+    found.sort_by(|a, b| a.dir.cmp(&b.dir));
     found
 }

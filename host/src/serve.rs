@@ -37,6 +37,8 @@ pub struct AppOptions {
     pub variable_overrides: BTreeMap<String, String>,
     /// Trigger-wide limits.
     pub limits: TriggerLimits,
+    /// Redis connection settings (timeouts, the CA for `rediss://`: `REDIS_CA_CERT`).
+    pub redis_pool: RedisPoolConfig,
 }
 
 impl AppOptions {
@@ -48,6 +50,7 @@ impl AppOptions {
             redis_data_dir: PathBuf::from(".redwasm/redis"),
             variable_overrides: BTreeMap::new(),
             limits: TriggerLimits::default(),
+            redis_pool: RedisPoolConfig::default(),
         }
     }
 }
@@ -83,7 +86,7 @@ pub async fn build_app(options: &AppOptions) -> anyhow::Result<HttpApp> {
     )?;
 
     let runtime = Arc::new(Runtime::new(
-        RedisPool::new(RedisPoolConfig::default()),
+        RedisPool::new(options.redis_pool.clone()),
         Arc::new(Metrics::default()),
     )?);
 

@@ -30,7 +30,16 @@ impl TestHost {
 
     /// Starts Redis and the host, letting `configure` adjust the options first.
     pub async fn start_with(configure: impl FnOnce(&mut redwasm::serve::AppOptions)) -> TestHost {
-        let redis = RedisServer::start();
+        Self::start_on(RedisServer::start(), configure).await
+    }
+
+    /// Starts the host on an already running `redis` (e.g. one started with `--requirepass`
+    /// or TLS). The options start with `redis_url = redis.url()`; `configure` may replace it
+    /// (a password, `rediss://`, another port) and adjust anything else.
+    pub async fn start_on(
+        redis: RedisServer,
+        configure: impl FnOnce(&mut redwasm::serve::AppOptions),
+    ) -> TestHost {
         let mut options = redwasm::serve::AppOptions::new(workspace_manifest());
         options.redis_url = Some(redis.url());
         configure(&mut options);

@@ -284,6 +284,24 @@ mod tests {
     }
 
     #[test]
+    fn a_rule_that_is_a_full_url_with_user_info() {
+        // `allowed_outbound_hosts = ["{{ redis_address }}"]` expands to the whole URL,
+        // password and database included; only scheme, host and port count.
+        let rule = ["rediss://user:p%40ss@Redis.Example.com:6380/2?protocol=resp3"];
+        assert!(allowed(
+            &rule,
+            "rediss://user:p%40ss@redis.example.com:6380/2"
+        ));
+        assert!(allowed(&rule, "rediss://redis.example.com:6380"));
+        assert!(!allowed(&rule, "redis://redis.example.com:6380"));
+        assert!(!allowed(&rule, "rediss://redis.example.com:6379"));
+        let rule = ["redis://:s3cret@127.0.0.1:7000"];
+        assert!(allowed(&rule, "redis://:s3cret@127.0.0.1:7000"));
+        assert!(allowed(&rule, "redis://:other@127.0.0.1:7000"));
+        assert!(!allowed(&rule, "rediss://:s3cret@127.0.0.1:7000"));
+    }
+
+    #[test]
     fn default_port_in_rule() {
         assert!(allowed(
             &["redis://cache.internal"],

@@ -60,7 +60,7 @@ use std::sync::Arc;
 
 use wasmtime::component::{HasData, Linker, ResourceTable};
 
-pub use pool::{Health, RedisPool, RedisPoolConfig, RedisStats};
+pub use pool::{Health, REDIS_CA_CERT_ENV, RedisPool, RedisPoolConfig, RedisStats};
 
 use allowed::{AllowedHosts, parse_address};
 use pool::{Endpoint, Failure, failure_text, redact};

@@ -12,6 +12,7 @@
 //!   answers again, then swaps in the fresh connection.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -50,7 +51,15 @@ pub struct RedisPoolConfig {
     pub max_reply_bytes: usize,
     /// Distinct Redis addresses the process keeps connections to.
     pub max_endpoints: usize,
+    /// A PEM file of CA certificates trusted for `rediss://` addresses, instead of the
+    /// system's roots (for servers with a private CA). [`Default`] takes it from the
+    /// `REDIS_CA_CERT` environment variable.
+    pub tls_ca_cert: Option<PathBuf>,
 }
+
+/// The environment variable [`RedisPoolConfig::default`] reads
+/// [`RedisPoolConfig::tls_ca_cert`] from.
+pub const REDIS_CA_CERT_ENV: &str = "REDIS_CA_CERT";
 
 impl Default for RedisPoolConfig {
     fn default() -> Self {
@@ -66,6 +75,9 @@ impl Default for RedisPoolConfig {
             blocking_margin: Duration::from_secs(2),
             max_reply_bytes: 8 * 1024 * 1024,
             max_endpoints: 64,
+            tls_ca_cert: std::env::var_os(REDIS_CA_CERT_ENV)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
         }
     }
 }
@@ -186,8 +198,7 @@ impl RedisPool {
         if map.len() >= self.shared.config.max_endpoints {
             return Err(Failure::TooManyConnections);
         }
-        let client =
-            redis::Client::open(address).map_err(|e| Failure::InvalidAddress(e.to_string()))?;
+        let client = open_client(address, self.shared.config.tls_ca_cert.as_deref())?;
         let ep = Arc::new(Endpoint {
             display: redact(address),
             client,
@@ -340,6 +351,34 @@ struct BlockingSlot<'a> {
 impl Drop for BlockingSlot<'_> {
     fn drop(&mut self) {
         self.counters.blocking_in_use.fetch_sub(1, Relaxed);
+    }
+}
+
+/// A redis-rs client for `address`; `rediss://` addresses trust only `ca_cert` when given
+/// (else the system's roots).
+fn open_client(address: &str, ca_cert: Option<&std::path::Path>) -> Result<redis::Client, Failure> {
+    let invalid = |e: redis::RedisError| Failure::InvalidAddress(e.to_string());
+    let tls = address
+        .get(..9)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("rediss://"));
+    match ca_cert {
+        Some(path) if tls => {
+            let pem = std::fs::read(path).map_err(|e| {
+                Failure::InvalidAddress(format!(
+                    "cannot read the CA certificate {} ({REDIS_CA_CERT_ENV}): {e}",
+                    path.display()
+                ))
+            })?;
+            redis::Client::build_with_tls(
+                address,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem),
+                },
+            )
+            .map_err(invalid)
+        }
+        _ => redis::Client::open(address).map_err(invalid),
     }
 }
 
@@ -639,6 +678,24 @@ mod tests {
         assert_eq!(redact("redis://u:p@h"), "redis://u:***@h");
         assert_eq!(redact("redis://h:6379"), "redis://h:6379");
         assert_eq!(redact("redis+unix:///tmp/s?pass=x"), "redis+unix:///tmp/s");
+    }
+
+    #[test]
+    fn tls_clients_read_the_ca_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.pem");
+        // Plain addresses never read it.
+        assert!(open_client("redis://127.0.0.1:6379", Some(&missing)).is_ok());
+        // `rediss://` does, and a missing file is a clear error, not a panic.
+        match open_client("rediss://127.0.0.1:6379", Some(&missing)) {
+            Err(Failure::InvalidAddress(e)) => assert!(e.contains("REDIS_CA_CERT"), "{e}"),
+            other => panic!(
+                "expected an invalid-address failure, got {:?}",
+                other.map(|_| ())
+            ),
+        }
+        // Without a CA file, `rediss://` uses the system roots.
+        assert!(open_client("REDISS://127.0.0.1:6379", None).is_ok());
     }
 
     #[test]

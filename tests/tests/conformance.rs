@@ -1,0 +1,34 @@
+//! Black-box conformance suite for the HTTP contract (`docs/http-api.md`), over HTTP only:
+//! no Redis access, no host internals.
+//!
+//! # Target
+//! - `REDWASM_BASE_URL=http://host:port`: tests that server (`spin up`, a deployed host, ...).
+//!   Every test uses its own random namespace, so a shared server with other traffic is fine.
+//! - otherwise: each test starts the in-process redwasm host ([`redwasm_tests::TestHost`])
+//!   on the workspace's `spin.toml`, against its own redis-server.
+//!
+//! Checks of things only the redwasm host serves (`/health`, `/metrics`, its 404 for unknown
+//! routes) run only when the target is the redwasm host: detected by `GET /health` answering
+//! 200 JSON with a `components` array, or forced with `REDWASM_CONFORMANCE_HOST=1` / `=0`.
+//!
+//! ```sh
+//! cargo test -p redwasm-tests --test conformance                        # in-process host
+//! REDWASM_BASE_URL=http://127.0.0.1:3000 cargo test -p redwasm-tests --test conformance
+//! ```
+//!
+//! # Layout: one module per capability
+//! - `conformance/common.rs`: [`common::Target`], unique namespaces, problem+json checks;
+//! - `conformance/cache.rs`: the Cache section (`/v1/cache`);
+//! - `conformance/host.rs`: `/health`, `/metrics`, host-level routing (redwasm host only).
+//!
+//! To add a capability (e.g. rate limits): add `conformance/ratelimit.rs` with
+//! `#[tokio::test]` functions that start with `let t = Target::get().await;`, and declare it
+//! below like the others (`#[path = "conformance/ratelimit.rs"] mod ratelimit;`: this file is
+//! a crate root, so its modules need the explicit path).
+
+#[path = "conformance/cache.rs"]
+mod cache;
+#[path = "conformance/common.rs"]
+mod common;
+#[path = "conformance/host.rs"]
+mod host;
