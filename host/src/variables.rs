@@ -340,13 +340,58 @@ impl wit::Host for VariablesCtx {
     }
 }
 
-/// Adds `fermyon:spin/variables@2.0.0` to `linker`; `get_ctx` finds a store's
-/// [`VariablesCtx`].
+/// `spin:variables/variables@3.0.0` (async in WIT, used by WASIp3 components built with
+/// spin-sdk 7): the same values through the same [`VariablesCtx`].
+mod v3 {
+    use wasmtime::component::{Accessor, HasSelf};
+
+    use super::{VariableError, VariablesCtx};
+
+    mod bindings {
+        wasmtime::component::bindgen!({
+            inline: "
+                package redwasm:variables-v3;
+                world variables-v3 {
+                    import spin:variables/variables@3.0.0;
+                }
+            ",
+            path: "../wit/deps/spin-variables@3.0.0",
+            world: "redwasm:variables-v3/variables-v3",
+        });
+    }
+
+    pub(super) use bindings::spin::variables::variables as wit;
+
+    impl From<VariableError> for wit::Error {
+        fn from(error: VariableError) -> Self {
+            let message = error.to_string();
+            match error {
+                VariableError::InvalidName { .. } => wit::Error::InvalidName(message),
+                VariableError::Undefined { .. } => wit::Error::Undefined(message),
+                _ => wit::Error::Other(message),
+            }
+        }
+    }
+
+    impl wit::Host for VariablesCtx {}
+
+    impl<T: Send> wit::HostWithStore<T> for HasSelf<VariablesCtx> {
+        async fn get(accessor: &Accessor<T, Self>, name: String) -> Result<String, wit::Error> {
+            // The values are resolved at load time: no await is needed, so the store borrow
+            // never spans one.
+            accessor.with(|mut access| access.get().resolve(&name).map_err(wit::Error::from))
+        }
+    }
+}
+
+/// Adds `fermyon:spin/variables@2.0.0` and `spin:variables/variables@3.0.0` to `linker`;
+/// `get_ctx` finds a store's [`VariablesCtx`].
 pub fn add_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,
     get_ctx: fn(&mut T) -> &mut VariablesCtx,
 ) -> wasmtime::Result<()> {
-    wit::add_to_linker::<T, HasSelf<VariablesCtx>>(linker, get_ctx)
+    wit::add_to_linker::<T, HasSelf<VariablesCtx>>(linker, get_ctx)?;
+    v3::wit::add_to_linker::<T, HasSelf<VariablesCtx>>(linker, get_ctx)
 }
 
 #[cfg(test)]

@@ -29,8 +29,8 @@ const STAGGER_MS: u64 = 100;
 const OVERLAP_LIMIT_MS: u64 = 850;
 
 /// A manifest serving the p3 probe as `p3` on `/p3/...`, with `tool` as its
-/// `[component.p3.tool.redwasm]` body. The guest reads the Redis address from its
-/// environment (`REDIS_ADDRESS`); `allowed_outbound_hosts` comes from the variable.
+/// `[component.p3.tool.redwasm]` body. The guest reads the Redis address through
+/// `spin:variables/variables@3.0.0`, so these tests also prove that interface.
 fn manifest(redis_url: &str, tool: &str) -> String {
     assert!(
         std::path::Path::new(P3PROBE_WASM).exists(),
@@ -45,7 +45,7 @@ fn manifest(redis_url: &str, tool: &str) -> String {
          [[trigger.http]]\nroute = \"/p3/...\"\ncomponent = \"p3\"\n\n\
          [component.p3]\nsource = {source}\n\
          allowed_outbound_hosts = [\"{{{{ redis_address }}}}\"]\n\
-         environment = {{ REDIS_ADDRESS = {redis} }}\n\
+         [component.p3.variables]\nredis_address = {redis}\n\
          [component.p3.tool.redwasm]\n{tool}\n"
     )
 }

@@ -48,8 +48,12 @@ fn json(status: u16, body: serde_json::Value) -> impl IntoResponse {
         .unwrap_or_default()
 }
 
-fn redis_address() -> String {
-    std::env::var("REDIS_ADDRESS").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string())
+/// The Redis address from `spin:variables/variables@3.0.0` (no fallback: a host without
+/// that interface must make this probe fail, not silently use a default).
+async fn redis_address() -> String {
+    spin_sdk::variables::get("redis_address")
+        .await
+        .unwrap_or_else(|e| format!("redis://variable-unavailable.invalid:1/{e:?}"))
 }
 
 #[http_service]
@@ -72,7 +76,7 @@ async fn handle(request: Request) -> impl IntoResponse {
     let instance = instance_id();
     match parts.as_slice() {
         ["incr", key] => {
-            let conn = match Connection::open(redis_address()).await {
+            let conn = match Connection::open(redis_address().await).await {
                 Ok(c) => c,
                 Err(e) => return json(502, serde_json::json!({ "error": e.to_string() })),
             };
@@ -89,7 +93,7 @@ async fn handle(request: Request) -> impl IntoResponse {
             json(200, waited(ms, &instance, None))
         }
         ["blpop", key] => {
-            let conn = match Connection::open(redis_address()).await {
+            let conn = match Connection::open(redis_address().await).await {
                 Ok(c) => c,
                 Err(e) => return json(502, serde_json::json!({ "error": e.to_string() })),
             };
