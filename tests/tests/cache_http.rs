@@ -460,7 +460,17 @@ async fn health_metrics_and_sandboxed_keys() {
             .starts_with(char::is_numeric)
     );
     assert!(health["redis"]["uptime_s"].as_u64().is_some());
-    assert_eq!(health["components"][0]["id"], "cache");
+    let ids: Vec<&str> = health["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&"cache"), "{ids:?}");
+    assert!(
+        ids.is_sorted(),
+        "components are listed in id order: {ids:?}"
+    );
 
     let metrics = http
         .get(host.url("/metrics"))

@@ -7,6 +7,7 @@
 //! - [`Redwasm`]: the engine and Redis pool; loads components.
 //! - `pool`: reused instances of one component (a trapped instance is never reused).
 //! - [`cache`]: the cache component's typed API ([`Cache`]).
+//! - [`ratelimit`]: the rate-limit component's typed API ([`RateLimiter`]).
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -26,6 +27,7 @@
 
 pub mod cache;
 mod pool;
+pub mod ratelimit;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -38,6 +40,7 @@ use crate::variables::VariablesCtx;
 
 pub use cache::{Cache, CacheError, EmbedError, Entry, LookupResult, SetOptions, Stats};
 pub(crate) use pool::{Exports, InstancePool};
+pub use ratelimit::RateLimiter;
 
 /// A redwasm runtime embedded in the calling program.
 pub struct Redwasm {
@@ -80,6 +83,26 @@ impl Redwasm {
     pub async fn cache_with_id(&self, id: &str) -> anyhow::Result<Cache> {
         let component = self.load(id, "redwasm_cache.wasm", HashMap::new()).await?;
         Ok(Cache::new(InstancePool::new(
+            self.runtime.clone(),
+            component,
+        )?))
+    }
+
+    /// Loads the rate-limit component under the id `ratelimit` (its Redis key prefix, shared
+    /// with a host serving the default manifest), without named policies or bypass keys.
+    pub async fn ratelimit(&self) -> anyhow::Result<RateLimiter> {
+        self.ratelimit_with("ratelimit", HashMap::new()).await
+    }
+
+    /// Loads the rate-limit component under `id` with component variables, e.g.
+    /// `ratelimit_policies` (a JSON array of policies) and `ratelimit_bypass_keys`.
+    pub async fn ratelimit_with(
+        &self,
+        id: &str,
+        variables: HashMap<String, String>,
+    ) -> anyhow::Result<RateLimiter> {
+        let component = self.load(id, "redwasm_ratelimit.wasm", variables).await?;
+        Ok(RateLimiter::new(InstancePool::new(
             self.runtime.clone(),
             component,
         )?))

@@ -12,7 +12,7 @@ mod handler;
 mod health;
 mod problem;
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -72,7 +72,7 @@ struct Served {
 pub struct HttpApp {
     runtime: Arc<Runtime>,
     router: Router,
-    components: HashMap<String, Served>,
+    components: BTreeMap<String, Served>,
     redis_address: Option<String>,
     limits: TriggerLimits,
     inflight: Arc<Semaphore>,
@@ -87,7 +87,7 @@ impl HttpApp {
         redis_address: Option<String>,
         limits: TriggerLimits,
     ) -> anyhow::Result<Self> {
-        let mut components = HashMap::new();
+        let mut components = BTreeMap::new();
         let mut table = Vec::new();
         for (route, component) in routes {
             let id = component.spec.id.clone();
@@ -248,7 +248,7 @@ impl HttpApp {
         response
     }
 
-    /// The routes' components, for `/health`.
+    /// The routes' components in id order, for `/health`.
     fn components(&self) -> impl Iterator<Item = &Arc<LoadedComponent>> {
         self.components.values().map(|s| &s.component)
     }

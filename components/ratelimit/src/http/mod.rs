@@ -1,0 +1,323 @@
+//! The HTTP contract's Rate limits section as plain Rust: a tiny request/response pair,
+//! routing from the full path, one file per endpoint. Natively unit-testable; the wasm layer
+//! only converts Spin's types to and from [`HttpRequest`]/[`HttpResponse`].
+//!
+//! | route                            | methods | file              |
+//! |----------------------------------|---------|-------------------|
+//! | `/v1/ratelimit/check`            | POST    | `check.rs`        |
+//! | `/v1/ratelimit/{policy}/{key}`   | GET     | `state_get.rs`    |
+//! | `/v1/ratelimit/{policy}/{key}`   | DELETE  | `state_delete.rs` |
+
+mod check;
+mod correlation;
+mod percent;
+mod problem;
+mod state_delete;
+mod state_get;
+
+pub use correlation::{CORRELATION_HEADER, MAX_CORRELATION_ID_LEN, correlation_id};
+pub use percent::decode_component;
+pub use problem::{PROBLEM_TYPE_BASE, Problem, problem};
+
+use crate::clock::Clock;
+use crate::error::RateLimitError;
+use crate::headers;
+use crate::limiter::{PolicyState, RateLimiter};
+use crate::redis::RedisExec;
+
+/// Route prefix served by this component.
+pub const ROUTE_PREFIX: &str = "/v1/ratelimit/";
+/// Largest check body accepted, in bytes.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// `Retry-After` seconds sent with 503.
+pub const UNAVAILABLE_RETRY_AFTER_S: u64 = 1;
+
+/// An HTTP request, already read into memory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HttpRequest {
+    /// Upper-case method, e.g. `POST`.
+    pub method: String,
+    /// Path and query as received, e.g. `/v1/ratelimit/check`.
+    pub path_and_query: String,
+    /// Headers in order; names compare case-insensitively.
+    pub headers: Vec<(String, String)>,
+    /// The body (the wasm layer stops reading past [`MAX_BODY_BYTES`] + 1).
+    pub body: Vec<u8>,
+}
+
+impl HttpRequest {
+    /// A request without headers or body.
+    pub fn new(method: &str, path_and_query: &str) -> Self {
+        Self {
+            method: method.to_ascii_uppercase(),
+            path_and_query: path_and_query.to_string(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// Adds a header.
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// Sets the body.
+    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// The first header named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        find_header(&self.headers, name)
+    }
+}
+
+/// An HTTP response.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HttpResponse {
+    /// Status code.
+    pub status: u16,
+    /// Headers in order.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// A response with a status and nothing else.
+    pub fn new(status: u16) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// A JSON response.
+    pub fn json(status: u16, value: &serde_json::Value) -> Self {
+        Self::new(status)
+            .with_header("Content-Type", "application/json")
+            .with_body(value.to_string())
+    }
+
+    /// Adds a header.
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// Sets the body.
+    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// The first header named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        find_header(&self.headers, name)
+    }
+
+    /// The body parsed as JSON (`Null` when it is not JSON); handy in tests.
+    pub fn json_body(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Adds `RateLimit-Policy` and `RateLimit` for `policies`.
+    fn with_ratelimit_headers(self, policies: &[PolicyState]) -> Self {
+        self.with_header(headers::RATELIMIT_POLICY, &headers::policy_header(policies))
+            .with_header(headers::RATELIMIT, &headers::ratelimit_header(policies))
+    }
+}
+
+fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// Handles one request: routing, the endpoint, errors as problem+json, and the
+/// `X-Correlation-Id` echo on every response.
+pub fn handle<R: RedisExec, C: Clock>(
+    limiter: &mut RateLimiter<R, C>,
+    request: &HttpRequest,
+) -> HttpResponse {
+    let correlation = correlation_id(request.header(CORRELATION_HEADER));
+    let response = route(limiter, request).unwrap_or_else(error_response);
+    response.with_header(CORRELATION_HEADER, &correlation)
+}
+
+/// Which endpoint a path names, with its still-encoded segments.
+enum Route<'a> {
+    Check,
+    State { policy: &'a str, key: &'a str },
+}
+
+fn resolve(path: &str) -> Option<Route<'_>> {
+    let rest = path.strip_prefix(ROUTE_PREFIX)?;
+    let segments: Vec<&str> = rest.split('/').collect();
+    match segments.as_slice() {
+        ["check"] => Some(Route::Check),
+        [policy, key] => Some(Route::State { policy, key }),
+        _ => None,
+    }
+}
+
+fn route<R: RedisExec, C: Clock>(
+    limiter: &mut RateLimiter<R, C>,
+    request: &HttpRequest,
+) -> Result<HttpResponse, HttpError> {
+    let path = request
+        .path_and_query
+        .split_once('?')
+        .map_or(request.path_and_query.as_str(), |(path, _)| path);
+    let Some(route) = resolve(path) else {
+        return Err(HttpError::NotFound(format!("no rate-limit route {path}")));
+    };
+    let method = request.method.as_str();
+    match route {
+        Route::Check => {
+            require_method(method, &["POST"])?;
+            check::handle(limiter, request)
+        }
+        Route::State { policy, key } => {
+            require_method(method, &["GET", "DELETE"])?;
+            let policy = path_segment("policy", policy)?;
+            crate::validate::policy_name("policy", &policy)?;
+            let key = path_segment("key", key)?;
+            let result = if method == "GET" {
+                state_get::handle(limiter, &policy, &key)
+            } else {
+                state_delete::handle(limiter, &policy, &key)
+            };
+            // An unknown policy in the path is an unknown resource.
+            result.map_err(|error| match error {
+                HttpError::RateLimit(RateLimitError::UnknownPolicy(name)) => {
+                    HttpError::NotFound(format!("no configured policy named {name:?}"))
+                }
+                other => other,
+            })
+        }
+    }
+}
+
+fn require_method(method: &str, allowed: &[&str]) -> Result<(), HttpError> {
+    if allowed.contains(&method) {
+        Ok(())
+    } else {
+        Err(HttpError::MethodNotAllowed {
+            method: method.to_string(),
+            allow: allowed.join(", "),
+        })
+    }
+}
+
+/// Percent-decodes and validates one path segment.
+fn path_segment(field: &str, raw: &str) -> Result<String, HttpError> {
+    let decoded =
+        decode_component(raw, false).map_err(|detail| HttpError::invalid(field, detail))?;
+    crate::validate::segment(field, &decoded)?;
+    Ok(decoded)
+}
+
+/// Everything that ends a request early; rendered as RFC 9457 problem+json.
+#[derive(Debug)]
+enum HttpError {
+    RateLimit(RateLimitError),
+    NotFound(String),
+    MethodNotAllowed { method: String, allow: String },
+    UnsupportedMediaType(String),
+    BodyTooLarge(u64),
+}
+
+impl HttpError {
+    fn invalid(field: &str, detail: impl Into<String>) -> Self {
+        Self::RateLimit(RateLimitError::invalid(field, detail))
+    }
+}
+
+impl From<RateLimitError> for HttpError {
+    fn from(error: RateLimitError) -> Self {
+        Self::RateLimit(error)
+    }
+}
+
+fn error_response(error: HttpError) -> HttpResponse {
+    match error {
+        HttpError::RateLimit(RateLimitError::Invalid { field, detail }) => problem(
+            400,
+            "invalid-input",
+            "Invalid input",
+            &format!("{field}: {detail}"),
+        )
+        .with_field(&field)
+        .into_response(),
+        HttpError::RateLimit(RateLimitError::UnknownPolicy(name)) => problem(
+            400,
+            "unknown-policy",
+            "Unknown policy",
+            &format!("policies: no configured policy named {name:?}"),
+        )
+        .with_field("policies")
+        .into_response(),
+        HttpError::RateLimit(RateLimitError::Config(detail)) => {
+            eprintln!("redwasm-ratelimit: invalid configuration: {detail}");
+            problem(
+                500,
+                "invalid-configuration",
+                "Invalid configuration",
+                &format!("the rate limiter's configuration is invalid: {detail}"),
+            )
+            .into_response()
+        }
+        HttpError::RateLimit(RateLimitError::Unavailable(detail)) => {
+            // The Redis error text stays in the logs; clients get a stable message.
+            eprintln!("redwasm-ratelimit: redis unavailable: {detail}");
+            problem(
+                503,
+                "redis-unavailable",
+                "Service unavailable",
+                "Redis is unavailable; retry later",
+            )
+            .into_response()
+            .with_header("Retry-After", &UNAVAILABLE_RETRY_AFTER_S.to_string())
+        }
+        HttpError::NotFound(detail) => {
+            problem(404, "not-found", "Not found", &detail).into_response()
+        }
+        HttpError::MethodNotAllowed { method, allow } => problem(
+            405,
+            "method-not-allowed",
+            "Method not allowed",
+            &format!("{method} is not allowed here; use {allow}"),
+        )
+        .into_response()
+        .with_header("Allow", &allow),
+        HttpError::UnsupportedMediaType(detail) => problem(
+            415,
+            "unsupported-media-type",
+            "Unsupported media type",
+            &detail,
+        )
+        .into_response(),
+        HttpError::BodyTooLarge(limit) => problem(
+            413,
+            "too-large",
+            "Content too large",
+            &format!("the body is larger than the limit of {limit} bytes"),
+        )
+        .into_response(),
+    }
+}
+
+/// The body member for one policy state: `{"name","limit","remaining","reset_ms"}`.
+fn state_json(state: &PolicyState) -> serde_json::Value {
+    serde_json::json!({
+        "name": state.name,
+        "limit": state.limit,
+        "remaining": state.remaining,
+        "reset_ms": state.reset_ms,
+    })
+}

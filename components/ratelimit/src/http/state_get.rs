@@ -1,0 +1,18 @@
+//! `GET /v1/ratelimit/{policy}/{key}` → 200 `{"name","limit","remaining","reset_ms"}` with
+//! `RateLimit-Policy` and `RateLimit`, without consuming. `{policy}` names a configured policy
+//! (unknown → 404).
+
+use super::{HttpError, HttpResponse, state_json};
+use crate::clock::Clock;
+use crate::limiter::RateLimiter;
+use crate::redis::RedisExec;
+
+pub(super) fn handle<R: RedisExec, C: Clock>(
+    limiter: &mut RateLimiter<R, C>,
+    policy: &str,
+    key: &str,
+) -> Result<HttpResponse, HttpError> {
+    let state = limiter.peek(policy, key)?;
+    Ok(HttpResponse::json(200, &state_json(&state))
+        .with_ratelimit_headers(std::slice::from_ref(&state)))
+}
