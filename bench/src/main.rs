@@ -125,6 +125,8 @@ struct Row {
     hist: Histogram<u64>,
     ops_per_s: f64,
     errors: u64,
+    /// CPU µs per request of (server, redis-server, load generator), HTTP rows only.
+    cpu_us: Option<(f64, f64, f64)>,
 }
 
 impl Row {
@@ -450,6 +452,7 @@ async fn http_load(
     connections: usize,
     warmup: Duration,
     duration: Duration,
+    pids: &CpuPids,
 ) -> anyhow::Result<Row> {
     let start = Instant::now();
     let measure_from = start + warmup;
@@ -490,6 +493,10 @@ async fn http_load(
             (hist, errors)
         }));
     }
+    tokio::time::sleep_until(measure_from.into()).await;
+    let cpu_start = sample_cpu(pids);
+    tokio::time::sleep_until(end.into()).await;
+    let cpu_end = sample_cpu(pids);
     let mut hist = new_hist();
     let mut errors = 0;
     for task in tasks {
@@ -497,13 +504,90 @@ async fn http_load(
         hist.add(&h)?;
         errors += e;
     }
-    let ops = hist.len() as f64 / duration.as_secs_f64();
+    let hist_len = hist.len();
+    let ops = hist_len as f64 / duration.as_secs_f64();
     Ok(Row {
         name: name.to_string(),
         hist,
         ops_per_s: ops,
         errors,
+        cpu_us: cpu_per_request(cpu_start, cpu_end, hist_len),
     })
+}
+
+/// CPU seconds (user + system) a process has used so far, from `/proc/<pid>/stat`.
+fn process_cpu_s(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the `(comm)`, which may contain spaces: state is field 3, utime 14, stime 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / clock_ticks_per_s())
+}
+
+fn clock_ticks_per_s() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
+/// The pid of the redis-server listening on `port` (found by its command line).
+fn redis_server_pid(port: u16) -> Option<String> {
+    // redis-server rewrites its title to `redis-server 127.0.0.1:<port>`; before that the
+    // command line holds `--port\0<port>`.
+    let needles = [format!(":{port}"), format!("--port\0{port}\0")];
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
+            let cmdline = String::from_utf8_lossy(&cmdline);
+            if cmdline.contains("redis-server")
+                && needles.iter().any(|n| cmdline.contains(n.as_str()))
+            {
+                return Some(name);
+            }
+        }
+    }
+    None
+}
+
+/// CPU time of (server, redis-server, this process), sampled together.
+#[derive(Clone, Copy)]
+struct CpuSample(Option<f64>, Option<f64>, Option<f64>);
+
+fn sample_cpu(pids: &CpuPids) -> CpuSample {
+    CpuSample(
+        process_cpu_s(&pids.server),
+        pids.redis.as_deref().and_then(process_cpu_s),
+        process_cpu_s("self"),
+    )
+}
+
+/// Processes whose CPU time an HTTP run accounts for.
+struct CpuPids {
+    server: String,
+    redis: Option<String>,
+}
+
+fn cpu_per_request(start: CpuSample, end: CpuSample, requests: u64) -> Option<(f64, f64, f64)> {
+    let per = |a: Option<f64>, b: Option<f64>| -> Option<f64> {
+        Some((b? - a?) * 1e6 / requests.max(1) as f64)
+    };
+    Some((
+        per(start.0, end.0)?,
+        per(start.1, end.1).unwrap_or(f64::NAN),
+        per(start.2, end.2).unwrap_or(f64::NAN),
+    ))
 }
 
 async fn http_section(
@@ -523,6 +607,11 @@ async fn http_section(
         .unwrap_or_else(|| workspace.join("spin.toml"));
     let logs = workspace.join("target").join("bench");
     std::fs::create_dir_all(&logs)?;
+    let redis_pid = redis_url
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.trim_end_matches('/').parse().ok())
+        .and_then(redis_server_pid);
     let cache_paths: Arc<Vec<String>> =
         Arc::new(keys.iter().map(|k| format!("/v1/cache/{NS}/{k}")).collect());
     let plain_paths: Arc<Vec<String>> =
@@ -565,6 +654,10 @@ async fn http_section(
         cli.connections,
         settings.warmup,
         settings.duration,
+        &CpuPids {
+            server: host.child.id().to_string(),
+            redis: redis_pid.clone(),
+        },
     )
     .await?;
     host.check_alive()?;
@@ -591,6 +684,10 @@ async fn http_section(
     verify_hit(native_addr, &plain_paths[0], value, false).await?;
     println!("  native_cache pid {} on {native_addr}", native.child.id());
     println!("    hit headers: {native_headers}");
+    let native_pids = CpuPids {
+        server: native.child.id().to_string(),
+        redis: redis_pid.clone(),
+    };
     let native_row = http_load(
         "(b) native axum + redis-rs, EVALSHA get.lua",
         native_addr,
@@ -598,6 +695,7 @@ async fn http_section(
         cli.connections,
         settings.warmup,
         settings.duration,
+        &native_pids,
     )
     .await?;
     let plain_row = http_load(
@@ -607,6 +705,7 @@ async fn http_section(
         cli.connections,
         settings.warmup,
         settings.duration,
+        &native_pids,
     )
     .await?;
     native.check_alive()?;
@@ -620,6 +719,19 @@ async fn http_section(
 
     println!();
     print_rows(&[&host_row, &native_row, &plain_row]);
+    println!();
+    println!(
+        "  {:<44} {:>12} {:>12} {:>12}",
+        "CPU µs per request (user+sys)", "server", "redis-server", "load gen"
+    );
+    for row in [&host_row, &native_row, &plain_row] {
+        if let Some((server, redis, client)) = row.cpu_us {
+            println!(
+                "  {:<44} {server:>12.1} {redis:>12.1} {client:>12.1}",
+                row.name
+            );
+        }
+    }
     let ratio = host_row.ops_per_s / native_row.ops_per_s;
     println!(
         "  host/native throughput: {ratio:.2}x (floor {HTTP_FLOOR}x, goal {HTTP_GOAL}x); \
@@ -708,6 +820,7 @@ where
         ops_per_s: iterations as f64 / started.elapsed().as_secs_f64(),
         hist,
         errors,
+        cpu_us: None,
     };
 
     let tasks = tasks.max(1);
@@ -746,6 +859,7 @@ where
         ops_per_s: (per_task * tasks) as f64 / started.elapsed().as_secs_f64(),
         hist,
         errors,
+        cpu_us: None,
     };
     Ok((sequential, concurrent))
 }
