@@ -44,7 +44,13 @@ impl Metrics {
     pub fn record_request(&self, component: &str, status: u16, elapsed: Duration) {
         let secs = elapsed.as_secs_f64();
         let mut map = self.components.lock().unwrap_or_else(|e| e.into_inner());
-        let series = map.entry(component.to_string()).or_default();
+        // The id is known after the first request: look it up before allocating a key.
+        if !map.contains_key(component) {
+            map.insert(component.to_string(), ComponentSeries::default());
+        }
+        let Some(series) = map.get_mut(component) else {
+            return;
+        };
         *series.by_status.entry(status).or_default() += 1;
         series.duration_sum_s += secs;
         let slot = BUCKETS_S

@@ -2,7 +2,7 @@
 //! `redwasm:cache/cache` export, both thin adapters over [`crate::http::handle`] and
 //! [`crate::Cache`]. No logic lives here.
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 
 use futures::StreamExt;
 use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, ResponseOutparam};
@@ -17,21 +17,20 @@ thread_local! {
     /// One connection per instance, reused across calls; dropped after a failure so the next
     /// call reconnects (e.g. after a Redis restart).
     static CONNECTION: RefCell<Option<Connection>> = const { RefCell::new(None) };
+
+    /// The Redis address and limits, read from the variables once per instance: they cannot
+    /// change during an instance's life, and each read is an import call on the hot path.
+    static SETTINGS: OnceCell<(String, CacheConfig)> = const { OnceCell::new() };
 }
+
+/// The request headers the HTTP layer reads; fetching only these keeps the per-request
+/// import calls (and copies) few.
+const REQUEST_HEADERS: [&str; 3] = ["x-correlation-id", "content-type", "if-match"];
 
 /// [`RedisExec`] over `fermyon:spin/redis@2.0.0`, connecting lazily so requests that never
 /// reach Redis (400/404/405) never open a connection, and an unreachable Redis becomes a 503.
 struct SpinRedis {
     address: String,
-}
-
-impl SpinRedis {
-    fn from_variables() -> Self {
-        Self {
-            address: variable(VAR_REDIS_ADDRESS)
-                .unwrap_or_else(|| DEFAULT_REDIS_ADDRESS.to_string()),
-        }
-    }
 }
 
 impl RedisExec for SpinRedis {
@@ -83,11 +82,18 @@ fn variable(name: &str) -> Option<String> {
 }
 
 fn new_cache() -> Cache<SpinRedis, SystemClock> {
-    Cache::new(
-        SpinRedis::from_variables(),
-        SystemClock,
-        CacheConfig::from_lookup(variable),
-    )
+    let (address, config) = SETTINGS.with(|settings| {
+        settings
+            .get_or_init(|| {
+                (
+                    variable(VAR_REDIS_ADDRESS)
+                        .unwrap_or_else(|| DEFAULT_REDIS_ADDRESS.to_string()),
+                    CacheConfig::from_lookup(variable),
+                )
+            })
+            .clone()
+    });
+    Cache::new(SpinRedis { address }, SystemClock, config)
 }
 
 /// The HTTP entry point: converts Spin's request to [`HttpRequest`], reading at most
@@ -97,17 +103,30 @@ async fn handle_http(request: IncomingRequest, response_out: ResponseOutparam) {
     let mut cache = new_cache();
     let method = request.method().to_string().to_ascii_uppercase();
     let path_and_query = request.path_with_query().unwrap_or_else(|| "/".to_string());
-    let headers: Vec<(String, String)> = request
-        .headers()
-        .entries()
-        .into_iter()
-        .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
+    let fields = request.headers();
+    let headers: Vec<(String, String)> = REQUEST_HEADERS
+        .iter()
+        .flat_map(|name| {
+            fields.get(&name.to_string()).into_iter().map(move |value| {
+                (
+                    name.to_string(),
+                    String::from_utf8_lossy(&value).into_owned(),
+                )
+            })
+        })
         .collect();
+    drop(fields);
     let limit = crate::http::max_body_bytes(cache.config());
     let mut body = Vec::new();
-    let mut stream = request.into_body_stream();
     let mut body_error = None;
-    while let Some(chunk) = stream.next().await {
+    // Only PUT and POST carry a body the cache reads; not opening the stream for the others
+    // saves import calls on the hot GET path.
+    let reads_body = matches!(method.as_str(), "PUT" | "POST");
+    let mut stream = reads_body.then(|| request.into_body_stream());
+    while let Some(chunk) = match stream.as_mut() {
+        Some(stream) => stream.next().await,
+        None => None,
+    } {
         match chunk {
             Ok(chunk) => {
                 body.extend_from_slice(&chunk);
