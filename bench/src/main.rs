@@ -669,6 +669,54 @@ async fn http_section(
     }
     drop(host);
 
+    // The same component under `spin up`, when a Spin binary is available (none can be
+    // installed from the registries this project uses, so this usually prints the skip).
+    let spin_row = match which("spin") {
+        None => {
+            println!("  spin: skipped (no `spin` binary on PATH; install Spin 4.0.x to compare)");
+            None
+        }
+        Some(spin_bin) => {
+            let spin_addr: SocketAddr = ([127, 0, 0, 1], redwasm_testkit::free_port()).into();
+            let mut command = Command::new(&spin_bin);
+            command
+                .current_dir(workspace)
+                .args(["up", "--listen"])
+                .arg(spin_addr.to_string())
+                .arg("--from")
+                .arg(&manifest)
+                .env("SPIN_VARIABLE_REDIS_ADDRESS", redis_url);
+            let mut spin = ChildGuard::spawn("spin", command, &logs.join("spin.log"))?;
+            // Spin has no /health and no key sandbox: wait on a cache route, then seed the
+            // values through Spin itself (its keys carry no `cache:` prefix).
+            wait_http_ready(&mut spin, spin_addr, &format!("/v1/cache/{NS}/ready")).await?;
+            seed_through_host(spin_addr, keys, value).await?;
+            let spin_headers = verify_hit(spin_addr, &cache_paths[0], value, true).await?;
+            println!(
+                "  spin up pid {} on {spin_addr} ({})",
+                spin.child.id(),
+                spin_bin.display()
+            );
+            println!("    hit headers: {spin_headers}");
+            let row = http_load(
+                "(s) the same .wasm under spin up",
+                spin_addr,
+                cache_paths.clone(),
+                cli.connections,
+                settings.warmup,
+                settings.duration,
+                &CpuPids {
+                    server: spin.child.id().to_string(),
+                    redis: redis_pid.clone(),
+                },
+            )
+            .await?;
+            spin.check_alive()?;
+            drop(spin);
+            Some(row)
+        }
+    };
+
     // (b) and (c): the native baseline.
     let native_addr: SocketAddr = ([127, 0, 0, 1], redwasm_testkit::free_port()).into();
     let mut command = Command::new(&native_bin);
@@ -718,13 +766,15 @@ async fn http_section(
     drop(native);
 
     println!();
-    print_rows(&[&host_row, &native_row, &plain_row]);
+    let mut rows = vec![&host_row, &native_row, &plain_row];
+    rows.extend(spin_row.as_ref());
+    print_rows(&rows);
     println!();
     println!(
         "  {:<44} {:>12} {:>12} {:>12}",
         "CPU µs per request (user+sys)", "server", "redis-server", "load gen"
     );
-    for row in [&host_row, &native_row, &plain_row] {
+    for row in &rows {
         if let Some((server, redis, client)) = row.cpu_us {
             println!(
                 "  {:<44} {server:>12.1} {redis:>12.1} {client:>12.1}",
@@ -749,7 +799,15 @@ async fn http_section(
             format!("BELOW the floor ({HTTP_FLOOR}x)")
         }
     };
-    Ok(vec![
+    let mut summary = Vec::new();
+    if let Some(spin_row) = &spin_row {
+        summary.push((
+            "HTTP req/s  host / spin up (same .wasm) (higher is better)".into(),
+            host_row.ops_per_s / spin_row.ops_per_s,
+            "redwasm vs Spin".into(),
+        ));
+    }
+    summary.extend([
         (
             "HTTP req/s  host / native EVALSHA      (higher is better)".into(),
             ratio,
@@ -775,7 +833,15 @@ async fn http_section(
             host_row.ops_per_s / plain_row.ops_per_s,
             "reference".into(),
         ),
-    ])
+    ]);
+    Ok(summary)
+}
+
+/// The first `name` executable on `PATH`.
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(name))
+        .find(|path| path.is_file())
 }
 
 fn hold(what: &str) {

@@ -480,33 +480,35 @@ impl RouteMatch {
         full_url: &str,
         client_addr: SocketAddr,
     ) -> Vec<(HeaderName, HeaderValue)> {
-        let mut pairs: Vec<(String, String)> = vec![
-            ("spin-full-url".into(), full_url.to_string()),
-            ("spin-path-info".into(), self.path_info.clone()),
-            ("spin-matched-route".into(), self.matched_route.clone()),
-            ("spin-base-path".into(), "/".into()),
-            ("spin-raw-component-route".into(), self.raw_route.clone()),
-            (
-                "spin-component-route".into(),
-                self.component_route().to_string(),
-            ),
-            ("spin-client-addr".into(), client_addr.to_string()),
+        // Static names and no intermediate `String`s: this runs on every request.
+        let fixed: [(&'static str, std::borrow::Cow<'_, str>); 7] = [
+            ("spin-full-url", full_url.into()),
+            ("spin-path-info", self.path_info.as_str().into()),
+            ("spin-matched-route", self.matched_route.as_str().into()),
+            ("spin-base-path", "/".into()),
+            ("spin-raw-component-route", self.raw_route.as_str().into()),
+            ("spin-component-route", self.component_route().into()),
+            ("spin-client-addr", client_addr.to_string().into()),
         ];
+        let mut headers = Vec::with_capacity(fixed.len() + self.params.len());
+        for (name, value) in fixed {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.push((HeaderName::from_static(name), value));
+            }
+        }
         for (name, value) in &self.params {
             let header = format!(
                 "spin-path-match-{}",
                 name.to_ascii_lowercase().replace('_', "-")
             );
-            pairs.push((header, value.clone()));
+            if let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(header.as_bytes()),
+                HeaderValue::from_str(value),
+            ) {
+                headers.push((name, value));
+            }
         }
-        pairs
-            .into_iter()
-            .filter_map(|(name, value)| {
-                let name = HeaderName::from_bytes(name.as_bytes()).ok()?;
-                let value = HeaderValue::from_str(&value).ok()?;
-                Some((name, value))
-            })
-            .collect()
+        headers
     }
 }
 

@@ -108,7 +108,16 @@ impl WorkerState for InstanceState {
         _data: (),
         _task: GuestTaskId,
     ) -> Pin<Box<dyn Future<Output = ()> + Send + Sync + 'static>> {
-        Box::pin(tokio::time::sleep(self.request_timeout))
+        if self.max_concurrent == 1 {
+            // One request per instance: the trigger's own deadline answers 504 and the
+            // instance expiration tears the instance down, so a second timer per request
+            // would only cost.
+            Box::pin(std::future::pending())
+        } else {
+            // Several requests share the instance: an overrunning one must stop it from
+            // taking more, which is what this expiry signals.
+            Box::pin(tokio::time::sleep(self.request_timeout))
+        }
     }
 
     fn drop(&self, store: Store<HostState>, result: wasmtime::Result<()>) {
