@@ -6,6 +6,9 @@
 //!    the same single EVALSHA of `get.lua`), (c) `native_cache` doing a plain `GET`.
 //! 2. Embedded: `redwasm::embed` `cache.get` against direct redis-rs `GET` and `EVALSHA`
 //!    on a multiplexed connection, sequentially and with concurrent tasks.
+//! 3. Rate limit (`ratelimit.rs`): `POST /v1/ratelimit/check` through the host vs
+//!    `native_cache` running the same `check.lua`, and the embedded `limiter.check` vs a
+//!    direct `EVALSHA check.lua`.
 //!
 //! It reports; it never asserts (exit 0 unless the setup itself fails). See `README.md`.
 
@@ -19,9 +22,11 @@ use anyhow::{Context as _, bail};
 use bytes::Bytes;
 use clap::Parser;
 use hdrhistogram::Histogram;
-use http_body_util::{BodyExt, Empty, Full};
+use http_body_util::{BodyExt, Either, Empty, Full};
 use hyper_util::rt::TokioIo;
 use redis::aio::MultiplexedConnection;
+
+mod ratelimit;
 
 /// The cache component's read script, byte for byte.
 const GET_LUA: &str = include_str!("../../components/cache/lua/get.lua");
@@ -67,7 +72,7 @@ struct Cli {
     /// Distinct cache keys read round-robin (all hits).
     #[arg(long, env = "BENCH_KEYS", default_value_t = 64)]
     keys: usize,
-    /// Which parts to run.
+    /// Which parts to run (`all` = cache HTTP, cache embedded, then rate limit).
     #[arg(long, value_enum, default_value = "all")]
     only: Only,
     /// Manifest the host serves (default: the workspace `spin.toml`).
@@ -87,6 +92,20 @@ enum Only {
     All,
     Http,
     Embedded,
+    /// The rate-limit check (HTTP and embedded) only.
+    Ratelimit,
+}
+
+impl Only {
+    fn cache_http(self) -> bool {
+        matches!(self, Only::All | Only::Http)
+    }
+    fn cache_embedded(self) -> bool {
+        matches!(self, Only::All | Only::Embedded)
+    }
+    fn ratelimit(self) -> bool {
+        matches!(self, Only::All | Only::Ratelimit)
+    }
 }
 
 struct Settings {
@@ -171,7 +190,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .canonicalize()
         .context("workspace root")?;
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    println!("redwasm-bench — cache GET hit, redwasm vs native");
+    println!("redwasm-bench — cache GET hit and rate-limit check, redwasm vs native");
     println!(
         "machine: {cores} cores (load generator, servers and redis-server all share them: \
          the client competes with the server, equally for every target)"
@@ -193,7 +212,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .parent()
         .map(Path::to_path_buf)
         .context("the bench binary's directory")?;
-    if !cli.no_build && cli.only != Only::Embedded {
+    if !cli.no_build && (cli.only.cache_http() || cli.only.ratelimit()) {
         build_servers(&workspace)?;
     }
 
@@ -219,17 +238,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
     let mut summary: Vec<(String, f64, String)> = Vec::new();
 
-    if cli.only != Only::Embedded {
+    if cli.only.cache_http() {
         let http = http_section(
             &cli, &settings, &workspace, &bin_dir, &redis_url, &keys, &value,
         )
         .await?;
         summary.extend(http);
     }
-    if cli.only != Only::Http {
-        let embedded =
-            embedded_section(&cli, &settings, &redis_url, redis, &sha1, &keys, &value).await?;
+    if cli.only.cache_embedded() {
+        let embedded = embedded_section(
+            &cli,
+            &settings,
+            &redis_url,
+            redis.clone(),
+            &sha1,
+            &keys,
+            &value,
+        )
+        .await?;
         summary.extend(embedded);
+    }
+    if cli.only.ratelimit() {
+        let rl =
+            ratelimit::section(&cli, &settings, &workspace, &bin_dir, &redis_url, redis).await?;
+        summary.extend(rl);
     }
 
     println!();
@@ -325,9 +357,38 @@ fn find_binary(bin_dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
+/// A request body: none (GET) or a full body (POST).
+type ReqBody = Either<Empty<Bytes>, Full<Bytes>>;
+
+/// One request of a load run: a GET of `path`, or a POST of a JSON `body` to it.
+#[derive(Clone, Debug)]
+struct Req {
+    path: String,
+    json_body: Option<Bytes>,
+}
+
+impl Req {
+    fn get(path: impl Into<String>) -> Self {
+        Req {
+            path: path.into(),
+            json_body: None,
+        }
+    }
+    fn post_json(path: impl Into<String>, body: impl Into<Bytes>) -> Self {
+        Req {
+            path: path.into(),
+            json_body: Some(body.into()),
+        }
+    }
+}
+
+fn gets(paths: &[String]) -> Arc<Vec<Req>> {
+    Arc::new(paths.iter().map(Req::get).collect())
+}
+
 /// One HTTP/1.1 keep-alive client connection.
 struct HttpConn {
-    sender: hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
+    sender: hyper::client::conn::http1::SendRequest<ReqBody>,
     host: String,
 }
 
@@ -347,10 +408,20 @@ impl HttpConn {
     }
 
     async fn get(&mut self, path: &str) -> anyhow::Result<http::Response<Bytes>> {
+        self.send(&Req::get(path)).await
+    }
+
+    async fn send(&mut self, req: &Req) -> anyhow::Result<http::Response<Bytes>> {
         self.sender.ready().await?;
-        let request = http::Request::get(path)
-            .header(http::header::HOST, &self.host)
-            .body(Empty::<Bytes>::new())?;
+        let request = match &req.json_body {
+            None => http::Request::get(&req.path)
+                .header(http::header::HOST, &self.host)
+                .body(Either::Left(Empty::<Bytes>::new()))?,
+            Some(body) => http::Request::post(&req.path)
+                .header(http::header::HOST, &self.host)
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(Either::Right(Full::new(body.clone())))?,
+        };
         let response = self.sender.send_request(request).await?;
         let (parts, body) = response.into_parts();
         let body = body.collect().await?.to_bytes();
@@ -448,7 +519,7 @@ async fn verify_hit(
 async fn http_load(
     name: &str,
     addr: SocketAddr,
-    paths: Arc<Vec<String>>,
+    paths: Arc<Vec<Req>>,
     connections: usize,
     warmup: Duration,
     duration: Duration,
@@ -472,7 +543,7 @@ async fn http_load(
                 }
                 let path = &paths[i % paths.len()];
                 i += 1;
-                let ok = match conn.get(path).await {
+                let ok = match conn.send(path).await {
                     Ok(response) => response.status() == http::StatusCode::OK,
                     Err(_) => {
                         // Reconnect once; a broken connection is an error, not a stop.
@@ -650,7 +721,7 @@ async fn http_section(
     let host_row = http_load(
         "(a) redwasm host (wasm component)",
         host_addr,
-        cache_paths.clone(),
+        gets(&cache_paths),
         cli.connections,
         settings.warmup,
         settings.duration,
@@ -701,7 +772,7 @@ async fn http_section(
             let row = http_load(
                 "(s) the same .wasm under spin up",
                 spin_addr,
-                cache_paths.clone(),
+                gets(&cache_paths),
                 cli.connections,
                 settings.warmup,
                 settings.duration,
@@ -739,7 +810,7 @@ async fn http_section(
     let native_row = http_load(
         "(b) native axum + redis-rs, EVALSHA get.lua",
         native_addr,
-        cache_paths.clone(),
+        gets(&cache_paths),
         cli.connections,
         settings.warmup,
         settings.duration,
@@ -749,7 +820,7 @@ async fn http_section(
     let plain_row = http_load(
         "(c) native axum + redis-rs, plain GET",
         native_addr,
-        plain_paths,
+        gets(&plain_paths),
         cli.connections,
         settings.warmup,
         settings.duration,

@@ -40,7 +40,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod keys;
-pub mod redis;
+pub use redwasm_guest::redis;
 pub mod scripts;
 pub mod token;
 pub mod validate;

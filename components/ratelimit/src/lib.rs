@@ -39,7 +39,7 @@ pub mod http;
 pub mod keys;
 pub mod limiter;
 pub mod policy;
-pub mod redis;
+pub use redwasm_guest::redis;
 pub mod scripts;
 pub mod token;
 pub mod validate;

@@ -16,7 +16,7 @@ mod entry_delete;
 mod entry_get;
 mod entry_put;
 mod invalidate;
-mod percent;
+use redwasm_guest::percent;
 mod problem;
 mod stats;
 

@@ -10,7 +10,7 @@
 
 mod check;
 mod correlation;
-mod percent;
+use redwasm_guest::percent;
 mod problem;
 mod state_delete;
 mod state_get;

@@ -1,4 +1,4 @@
-//! The one seam between the cache logic and Redis: [`RedisExec`], a generic "run this command"
+//! The one seam between a component's logic and Redis: [`RedisExec`], a generic "run this command"
 //! that both Spin's `fermyon:spin/redis@2.0.0` `execute` (in wasm) and redis-rs (in native
 //! tests) implement, plus [`Script`], which runs the Lua files by `EVALSHA` with an `EVAL`
 //! fallback.
