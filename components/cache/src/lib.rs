@@ -42,7 +42,7 @@ pub mod http;
 pub mod keys;
 pub use redwasm_guest::redis;
 pub mod scripts;
-pub mod token;
+pub use redwasm_guest::token;
 pub mod validate;
 
 #[cfg(target_arch = "wasm32")]

@@ -1,16 +1,24 @@
-//! Plain-Rust pieces every redwasm component shares, so each component keeps only its own
-//! logic. No Spin or wasm dependency: these compile and are tested natively.
+//! The pieces every redwasm component shares, so each component keeps only its own logic.
+//! All but the `spin` module are plain Rust, compiled and tested natively.
 //!
 //! # Layout
 //! - [`redis`]: [`redis::RedisExec`] (the seam between logic and Redis: Spin's `execute` in
 //!   wasm, redis-rs in tests), flat reply values, and [`redis::Script`] (EVALSHA with a
 //!   NOSCRIPT fallback to EVAL).
 //! - [`percent`]: percent-decoding of path segments and query strings.
+//! - [`http`]: the request/response pair of the components' plain-Rust HTTP layers, RFC 9457
+//!   problems and `X-Correlation-Id`; [`token`]: random tokens.
+//! - `spin` (only on `wasm32`): the Spin adapters — the Redis client, reading a request,
+//!   sending a response, variables.
 //! - `native` (feature `native-redis`): [`redis::RedisExec`] over redis-rs, for tests.
 
 #![deny(missing_docs)]
 
+pub mod http;
 #[cfg(feature = "native-redis")]
 pub mod native;
 pub mod percent;
 pub mod redis;
+#[cfg(target_arch = "wasm32")]
+pub mod spin;
+pub mod token;

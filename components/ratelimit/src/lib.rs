@@ -41,7 +41,7 @@ pub mod limiter;
 pub mod policy;
 pub use redwasm_guest::redis;
 pub mod scripts;
-pub mod token;
+pub use redwasm_guest::token;
 pub mod validate;
 
 #[cfg(target_arch = "wasm32")]

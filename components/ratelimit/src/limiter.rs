@@ -66,6 +66,11 @@ impl<R: RedisExec, C: Clock> RateLimiter<R, C> {
         &self.config
     }
 
+    /// The Redis executor.
+    pub fn redis(&self) -> &R {
+        &self.redis
+    }
+
     /// Validates inline policies and looks named ones up: 1-16 policies with distinct names.
     pub fn resolve(&self, policies: &[PolicyRef]) -> Result<Vec<Policy>, RateLimitError> {
         if policies.is_empty() || policies.len() > MAX_POLICIES_PER_CHECK {

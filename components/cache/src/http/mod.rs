@@ -11,19 +11,19 @@
 //! | `/v1/cache/{ns}/invalidate`        | POST               | `invalidate.rs`  |
 //! | `/v1/cache/{ns}/{key}`             | GET, PUT, DELETE   | `entry_*.rs`     |
 
-mod correlation;
 mod entry_delete;
 mod entry_get;
 mod entry_put;
 mod invalidate;
 use redwasm_guest::percent;
-mod problem;
 mod stats;
 
-pub use correlation::{CORRELATION_HEADER, MAX_CORRELATION_ID_LEN, correlation_id};
 pub use entry_get::{CACHE_STATUS_HIT, CACHE_STATUS_MISS, CACHE_STATUS_STALE};
 pub use percent::{decode_component, parse_query};
-pub use problem::{PROBLEM_TYPE_BASE, Problem, problem};
+pub use redwasm_guest::http::{
+    CORRELATION_HEADER, HttpRequest, HttpResponse, MAX_CORRELATION_ID_LEN, PROBLEM_TYPE_BASE,
+    Problem, correlation_id, problem,
+};
 
 use crate::cache::Cache;
 use crate::clock::Clock;
@@ -37,106 +37,6 @@ pub const ROUTE_PREFIX: &str = "/v1/cache/";
 pub const MAX_INVALIDATE_BODY_BYTES: usize = 64 * 1024;
 /// `Retry-After` seconds sent with 503 and with a lease wait that timed out.
 pub const RETRY_AFTER_S: u64 = 1;
-
-/// An HTTP request, already read into memory.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HttpRequest {
-    /// Upper-case method, e.g. `GET`.
-    pub method: String,
-    /// Path and query as received, e.g. `/v1/cache/ns/k?ttl_s=60`.
-    pub path_and_query: String,
-    /// Headers in order; names compare case-insensitively.
-    pub headers: Vec<(String, String)>,
-    /// The body (the wasm layer stops reading past [`max_body_bytes`] + 1).
-    pub body: Vec<u8>,
-}
-
-impl HttpRequest {
-    /// A request without headers or body.
-    pub fn new(method: &str, path_and_query: &str) -> Self {
-        Self {
-            method: method.to_ascii_uppercase(),
-            path_and_query: path_and_query.to_string(),
-            headers: Vec::new(),
-            body: Vec::new(),
-        }
-    }
-
-    /// Adds a header.
-    pub fn with_header(mut self, name: &str, value: &str) -> Self {
-        self.headers.push((name.to_string(), value.to_string()));
-        self
-    }
-
-    /// Sets the body.
-    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Self {
-        self.body = body.into();
-        self
-    }
-
-    /// The first header named `name` (case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        find_header(&self.headers, name)
-    }
-}
-
-/// An HTTP response.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HttpResponse {
-    /// Status code.
-    pub status: u16,
-    /// Headers in order.
-    pub headers: Vec<(String, String)>,
-    /// The body.
-    pub body: Vec<u8>,
-}
-
-impl HttpResponse {
-    /// A response with a status and nothing else.
-    pub fn new(status: u16) -> Self {
-        Self {
-            status,
-            headers: Vec::new(),
-            body: Vec::new(),
-        }
-    }
-
-    /// A JSON response.
-    pub fn json(status: u16, value: &serde_json::Value) -> Self {
-        Self::new(status)
-            .with_header("Content-Type", "application/json")
-            .with_body(value.to_string())
-    }
-
-    /// Adds a header.
-    pub fn with_header(mut self, name: &str, value: &str) -> Self {
-        self.headers.push((name.to_string(), value.to_string()));
-        self
-    }
-
-    /// Sets the body.
-    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Self {
-        self.body = body.into();
-        self
-    }
-
-    /// The first header named `name` (case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        find_header(&self.headers, name)
-    }
-
-    /// The body parsed as JSON (`Null` when it is not JSON); handy in tests.
-    pub fn json_body(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
-    }
-}
-
-fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
-}
 
 /// How many body bytes the wasm layer must read at most (one more than any limit, so an
 /// oversized body is still recognised as such and answered 413).

@@ -4,7 +4,9 @@
 
 use serde_json::Value;
 
-use super::{HttpError, HttpRequest, HttpResponse, MAX_BODY_BYTES, state_json};
+use super::{
+    HttpError, HttpRequest, HttpResponse, MAX_BODY_BYTES, state_json, with_ratelimit_headers,
+};
 use crate::clock::Clock;
 use crate::error::RateLimitError;
 use crate::headers::ceil_seconds;
@@ -79,7 +81,8 @@ pub(super) fn handle<R: RedisExec, C: Clock>(
         "bypassed": decision.bypassed,
         "degraded": decision.degraded,
     });
-    let mut response = HttpResponse::json(status, &body).with_ratelimit_headers(&decision.policies);
+    let mut response =
+        with_ratelimit_headers(HttpResponse::json(status, &body), &decision.policies);
     if !decision.allowed {
         let seconds = ceil_seconds(decision.retry_after_ms).max(1);
         response = response.with_header("Retry-After", &seconds.to_string());

@@ -9,15 +9,15 @@
 //! | `/v1/ratelimit/{policy}/{key}`   | DELETE  | `state_delete.rs` |
 
 mod check;
-mod correlation;
 use redwasm_guest::percent;
-mod problem;
 mod state_delete;
 mod state_get;
 
-pub use correlation::{CORRELATION_HEADER, MAX_CORRELATION_ID_LEN, correlation_id};
 pub use percent::decode_component;
-pub use problem::{PROBLEM_TYPE_BASE, Problem, problem};
+pub use redwasm_guest::http::{
+    CORRELATION_HEADER, HttpRequest, HttpResponse, MAX_CORRELATION_ID_LEN, PROBLEM_TYPE_BASE,
+    Problem, correlation_id, problem,
+};
 
 use crate::clock::Clock;
 use crate::error::RateLimitError;
@@ -32,110 +32,11 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// `Retry-After` seconds sent with 503.
 pub const UNAVAILABLE_RETRY_AFTER_S: u64 = 1;
 
-/// An HTTP request, already read into memory.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HttpRequest {
-    /// Upper-case method, e.g. `POST`.
-    pub method: String,
-    /// Path and query as received, e.g. `/v1/ratelimit/check`.
-    pub path_and_query: String,
-    /// Headers in order; names compare case-insensitively.
-    pub headers: Vec<(String, String)>,
-    /// The body (the wasm layer stops reading past [`MAX_BODY_BYTES`] + 1).
-    pub body: Vec<u8>,
-}
-
-impl HttpRequest {
-    /// A request without headers or body.
-    pub fn new(method: &str, path_and_query: &str) -> Self {
-        Self {
-            method: method.to_ascii_uppercase(),
-            path_and_query: path_and_query.to_string(),
-            headers: Vec::new(),
-            body: Vec::new(),
-        }
-    }
-
-    /// Adds a header.
-    pub fn with_header(mut self, name: &str, value: &str) -> Self {
-        self.headers.push((name.to_string(), value.to_string()));
-        self
-    }
-
-    /// Sets the body.
-    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Self {
-        self.body = body.into();
-        self
-    }
-
-    /// The first header named `name` (case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        find_header(&self.headers, name)
-    }
-}
-
-/// An HTTP response.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HttpResponse {
-    /// Status code.
-    pub status: u16,
-    /// Headers in order.
-    pub headers: Vec<(String, String)>,
-    /// The body.
-    pub body: Vec<u8>,
-}
-
-impl HttpResponse {
-    /// A response with a status and nothing else.
-    pub fn new(status: u16) -> Self {
-        Self {
-            status,
-            headers: Vec::new(),
-            body: Vec::new(),
-        }
-    }
-
-    /// A JSON response.
-    pub fn json(status: u16, value: &serde_json::Value) -> Self {
-        Self::new(status)
-            .with_header("Content-Type", "application/json")
-            .with_body(value.to_string())
-    }
-
-    /// Adds a header.
-    pub fn with_header(mut self, name: &str, value: &str) -> Self {
-        self.headers.push((name.to_string(), value.to_string()));
-        self
-    }
-
-    /// Sets the body.
-    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Self {
-        self.body = body.into();
-        self
-    }
-
-    /// The first header named `name` (case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        find_header(&self.headers, name)
-    }
-
-    /// The body parsed as JSON (`Null` when it is not JSON); handy in tests.
-    pub fn json_body(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
-    }
-
-    /// Adds `RateLimit-Policy` and `RateLimit` for `policies`.
-    fn with_ratelimit_headers(self, policies: &[PolicyState]) -> Self {
-        self.with_header(headers::RATELIMIT_POLICY, &headers::policy_header(policies))
-            .with_header(headers::RATELIMIT, &headers::ratelimit_header(policies))
-    }
-}
-
-fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
+/// `response` with `RateLimit-Policy` and `RateLimit` for `policies`.
+fn with_ratelimit_headers(response: HttpResponse, policies: &[PolicyState]) -> HttpResponse {
+    response
+        .with_header(headers::RATELIMIT_POLICY, &headers::policy_header(policies))
+        .with_header(headers::RATELIMIT, &headers::ratelimit_header(policies))
 }
 
 /// Handles one request: routing, the endpoint, errors as problem+json, and the

@@ -2,7 +2,7 @@
 //! `RateLimit-Policy` and `RateLimit`, without consuming. `{policy}` names a configured policy
 //! (unknown → 404).
 
-use super::{HttpError, HttpResponse, state_json};
+use super::{HttpError, HttpResponse, state_json, with_ratelimit_headers};
 use crate::clock::Clock;
 use crate::limiter::RateLimiter;
 use crate::redis::RedisExec;
@@ -13,6 +13,8 @@ pub(super) fn handle<R: RedisExec, C: Clock>(
     key: &str,
 ) -> Result<HttpResponse, HttpError> {
     let state = limiter.peek(policy, key)?;
-    Ok(HttpResponse::json(200, &state_json(&state))
-        .with_ratelimit_headers(std::slice::from_ref(&state)))
+    Ok(with_ratelimit_headers(
+        HttpResponse::json(200, &state_json(&state)),
+        std::slice::from_ref(&state),
+    ))
 }

@@ -1,0 +1,109 @@
+//! The tiny HTTP request/response pair every component's plain-Rust HTTP layer works on, and
+//! the pieces every endpoint shares: RFC 9457 problems and `X-Correlation-Id`.
+
+mod correlation;
+mod problem;
+
+pub use correlation::{CORRELATION_HEADER, MAX_CORRELATION_ID_LEN, correlation_id};
+pub use problem::{PROBLEM_TYPE_BASE, Problem, problem};
+
+/// An HTTP request, already read into memory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HttpRequest {
+    /// Upper-case method, e.g. `GET`.
+    pub method: String,
+    /// Path and query as received, e.g. `/v1/cache/ns/k?ttl_s=60`.
+    pub path_and_query: String,
+    /// Headers in order; names compare case-insensitively.
+    pub headers: Vec<(String, String)>,
+    /// The body (the wasm layer stops reading one byte past the component's limit, so an
+    /// oversized body is still recognised as such).
+    pub body: Vec<u8>,
+}
+
+impl HttpRequest {
+    /// A request without headers or body.
+    pub fn new(method: &str, path_and_query: &str) -> Self {
+        Self {
+            method: method.to_ascii_uppercase(),
+            path_and_query: path_and_query.to_string(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// Adds a header.
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// Sets the body.
+    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// The first header named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        find_header(&self.headers, name)
+    }
+}
+
+/// An HTTP response.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HttpResponse {
+    /// Status code.
+    pub status: u16,
+    /// Headers in order.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// A response with a status and nothing else.
+    pub fn new(status: u16) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// A JSON response.
+    pub fn json(status: u16, value: &serde_json::Value) -> Self {
+        Self::new(status)
+            .with_header("Content-Type", "application/json")
+            .with_body(value.to_string())
+    }
+
+    /// Adds a header.
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// Sets the body.
+    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// The first header named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        find_header(&self.headers, name)
+    }
+
+    /// The body parsed as JSON (`Null` when it is not JSON); handy in tests.
+    pub fn json_body(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
