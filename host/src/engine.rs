@@ -175,6 +175,11 @@ impl Runtime {
         config.wasm_component_model(true);
         config.wasm_component_model_async(true);
         config.epoch_interruption(true);
+        // For profiling guests: `perf record` then resolves JIT-compiled guest frames through
+        // /tmp/perf-<pid>.map instead of showing bare addresses.
+        if std::env::var_os("REDWASM_PERF_MAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         if let Some(dir) = compile_cache_dir() {
             let mut cache = wasmtime::CacheConfig::new();
             cache.with_directory(&dir);

@@ -498,3 +498,59 @@ async fn health_metrics_and_sandboxed_keys() {
         assert!(key.starts_with("cache:"), "key outside the sandbox: {key}");
     }
 }
+
+/// A value larger than the host's single-write budget (1 MiB) leaves the component through
+/// the streaming path, and arrives whole with the right `Content-Length`; a small one in the
+/// same instance through the one-write path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn large_values_stream_out_whole() {
+    const BIG: usize = 3 * 1024 * 1024 + 17;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("spin.toml");
+    let workspace = redwasm_tests::workspace_manifest();
+    let source = workspace
+        .parent()
+        .unwrap()
+        .join("target/wasm/wasm32-wasip2/release/redwasm_cache.wasm");
+    let host = TestHost::start_with(|opts| {
+        let redis = opts.redis_url.clone().expect("TestHost sets the Redis URL");
+        // JSON string literals are valid TOML basic strings.
+        let manifest = format!(
+            "spin_manifest_version = 2\n[application]\nname = \"big\"\n\
+             [[trigger.http]]\nroute = \"/v1/cache/...\"\ncomponent = \"cache\"\n\
+             [component.cache]\nsource = {source}\nallowed_outbound_hosts = [{redis}]\n\
+             [component.cache.variables]\nredis_address = {redis}\n\
+             cache_max_value_bytes = \"4194304\"\n\
+             [component.cache.tool.redwasm]\nmax_request_body_bytes = 5242880\n",
+            source = serde_json::to_string(&source).unwrap(),
+            redis = serde_json::to_string(&redis).unwrap(),
+        );
+        std::fs::write(&path, manifest).unwrap();
+        opts.manifest = path.clone();
+    })
+    .await;
+    let http = client();
+    let value: Vec<u8> = (0..BIG).map(|i| (i % 251) as u8).collect();
+    for (key, body) in [("big", value.clone()), ("small", b"tiny".to_vec())] {
+        let put = http
+            .put(host.url(&format!("/v1/cache/ns/{key}")))
+            .header("content-type", "application/octet-stream")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(put.status(), StatusCode::NO_CONTENT, "PUT {key}");
+        let get = http
+            .get(host.url(&format!("/v1/cache/ns/{key}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(get.status(), StatusCode::OK, "GET {key}");
+        assert_eq!(
+            get.headers()["content-length"].to_str().unwrap(),
+            body.len().to_string()
+        );
+        let got = get.bytes().await.unwrap();
+        assert!(got[..] == body[..], "GET {key}: {} bytes back", got.len());
+    }
+}

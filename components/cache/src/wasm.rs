@@ -47,11 +47,11 @@ async fn handle_http(request: IncomingRequest, response_out: ResponseOutparam) {
         body_methods: &["PUT", "POST"],
         max_body_bytes: with_cache(|cache| crate::http::max_body_bytes(cache.config())),
     };
-    let response = match read_request(request, &shape).await {
+    let response = match read_request(request, &shape) {
         Ok(request) => with_cache(|cache| crate::http::handle(cache, &request)),
         Err(problem) => problem,
     };
-    send(response_out, response, "redwasm-cache").await;
+    send(response_out, response, "redwasm-cache");
 }
 
 /// Bindings of the typed export (`wit/cache.wit`, the single file: `wit/deps` holds an async

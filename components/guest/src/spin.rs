@@ -8,12 +8,17 @@
 
 use std::cell::RefCell;
 
-use futures::StreamExt;
-use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, ResponseOutparam};
+use spin_sdk::http::{Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam};
 use spin_sdk::redis::{Connection, Error as SpinRedisError, RedisParameter, RedisResult};
+use wasi::io::streams::StreamError;
 
 use crate::http::{CORRELATION_HEADER, HttpRequest, HttpResponse, correlation_id, problem};
 use crate::redis::{Arg, RedisError, RedisErrorKind, RedisExec, Value};
+
+/// Largest read asked of the request body stream at once.
+const READ_CHUNK: u64 = 64 * 1024;
+/// Largest `blocking-write-and-flush`: WASI guarantees 4096 bytes per call.
+const WRITE_CHUNK: usize = 4096;
 
 thread_local! {
     /// One connection per instance, reused across requests; dropped after a failure so the
@@ -104,7 +109,7 @@ pub struct RequestShape<'a> {
 
 /// Reads `request` into an [`HttpRequest`] as `shape` says. A body that cannot be read is a
 /// finished 400 problem response (with the correlation id), returned as `Err`.
-pub async fn read_request(
+pub fn read_request(
     request: IncomingRequest,
     shape: &RequestShape<'_>,
 ) -> Result<HttpRequest, HttpResponse> {
@@ -130,47 +135,125 @@ pub async fn read_request(
     if !shape.body_methods.contains(&http_request.method.as_str()) {
         return Ok(http_request);
     }
-    let mut stream = request.into_body_stream();
-    while let Some(chunk) = stream.next().await {
-        match chunk {
-            Ok(chunk) => {
-                http_request.body.extend_from_slice(&chunk);
-                if http_request.body.len() >= shape.max_body_bytes {
-                    http_request.body.truncate(shape.max_body_bytes);
-                    break;
-                }
-            }
-            Err(error) => {
-                let correlation = correlation_id(http_request.header(CORRELATION_HEADER));
-                return Err(problem(
-                    400,
-                    "invalid-input",
-                    "Invalid input",
-                    &format!("body: could not be read: {error}"),
-                )
-                .with_field("body")
-                .into_response()
-                .with_header(CORRELATION_HEADER, &correlation));
+    match read_body(request, shape.max_body_bytes, &mut http_request.body) {
+        Ok(()) => Ok(http_request),
+        Err(error) => {
+            let correlation = correlation_id(http_request.header(CORRELATION_HEADER));
+            Err(problem(
+                400,
+                "invalid-input",
+                "Invalid input",
+                &format!("body: could not be read: {error}"),
+            )
+            .with_field("body")
+            .into_response()
+            .with_header(CORRELATION_HEADER, &correlation))
+        }
+    }
+}
+
+/// Reads at most `limit` body bytes into `body` with blocking reads: a WASIp2 instance serves
+/// one request at a time, so blocking costs nothing, while the SDK's async stream makes
+/// several more import calls (`subscribe`, `poll`) per chunk.
+fn read_body(request: IncomingRequest, limit: usize, body: &mut Vec<u8>) -> Result<(), String> {
+    let incoming = request
+        .consume()
+        .map_err(|()| "the body was already consumed".to_string())?;
+    let stream = incoming
+        .stream()
+        .map_err(|()| "the body stream was already taken".to_string())?;
+    while body.len() < limit {
+        let want = u64::try_from(limit - body.len())
+            .unwrap_or(u64::MAX)
+            .min(READ_CHUNK);
+        match stream.blocking_read(want) {
+            Ok(chunk) => body.extend_from_slice(&chunk),
+            Err(StreamError::Closed) => break,
+            Err(StreamError::LastOperationFailed(error)) => {
+                return Err(error.to_debug_string());
             }
         }
     }
-    Ok(http_request)
+    body.truncate(limit);
+    Ok(())
 }
 
 /// Sends `response`; `component` names the sender in the log lines of what cannot be sent.
-pub async fn send(response_out: ResponseOutparam, response: HttpResponse, component: &str) {
-    let list: Vec<(String, Vec<u8>)> = response
-        .headers
-        .into_iter()
-        .map(|(name, value)| (name.to_ascii_lowercase(), value.into_bytes()))
-        .collect();
+///
+/// The response carries `Content-Length` (except where HTTP forbids it), and a body that fits
+/// the host's write budget (1 MiB on wasmtime's and Spin's hosts) is written in one call and
+/// finished *before* the response is handed over, so the host sees head and body together
+/// and can send both in one socket write. A larger body is streamed after the handover with
+/// blocking writes (a WASIp2 instance serves one request at a time, so blocking costs
+/// nothing, while the SDK's async sink makes check-write/flush/poll calls per chunk).
+pub fn send(response_out: ResponseOutparam, response: HttpResponse, component: &str) {
+    let HttpResponse {
+        status,
+        headers,
+        body: bytes,
+    } = response;
+    let mut list: Vec<(String, Vec<u8>)> = Vec::with_capacity(headers.len() + 1);
+    list.extend(
+        headers
+            .into_iter()
+            .map(|(name, value)| (name.to_ascii_lowercase(), value.into_bytes())),
+    );
+    // RFC 9110 §8.6: no Content-Length on 1xx and 204; on 304 it would describe another
+    // representation.
+    if !(status < 200 || status == 204 || status == 304) {
+        list.push((
+            "content-length".to_string(),
+            bytes.len().to_string().into_bytes(),
+        ));
+    }
     let fields = Fields::from_list(&list).unwrap_or_else(|error| {
         eprintln!("{component}: dropping response headers rejected by the host: {error}");
         Fields::new()
     });
     let outgoing = OutgoingResponse::new(fields);
-    let _ = outgoing.set_status_code(response.status);
-    if let Err(error) = response_out.set_with_body(outgoing, response.body).await {
-        eprintln!("{component}: could not send the response: {error}");
+    let _ = outgoing.set_status_code(status);
+    let Ok(body) = outgoing.body() else {
+        eprintln!("{component}: the response body was already taken");
+        return;
+    };
+    let Ok(stream) = body.write() else {
+        eprintln!("{component}: the response body stream was already taken");
+        return;
+    };
+    let budget = stream
+        .check_write()
+        .ok()
+        .and_then(|budget| usize::try_from(budget).ok())
+        .unwrap_or(0);
+    if bytes.len() <= budget {
+        let written = if bytes.is_empty() {
+            Ok(())
+        } else {
+            stream.write(&bytes)
+        };
+        drop(stream);
+        match written {
+            Ok(()) => {
+                if let Err(error) = OutgoingBody::finish(body, None) {
+                    eprintln!("{component}: could not finish the response body: {error:?}");
+                }
+                response_out.set(outgoing);
+            }
+            Err(error) => {
+                eprintln!("{component}: could not write the response body: {error:?}");
+            }
+        }
+        return;
+    }
+    response_out.set(outgoing);
+    for chunk in bytes.chunks(WRITE_CHUNK) {
+        if let Err(error) = stream.blocking_write_and_flush(chunk) {
+            eprintln!("{component}: could not send the response body: {error:?}");
+            return;
+        }
+    }
+    drop(stream);
+    if let Err(error) = OutgoingBody::finish(body, None) {
+        eprintln!("{component}: could not finish the response body: {error:?}");
     }
 }

@@ -50,11 +50,11 @@ async fn handle_http(request: IncomingRequest, response_out: ResponseOutparam) {
         body_methods: &["POST"],
         max_body_bytes: crate::http::MAX_BODY_BYTES + 1,
     };
-    let response = match read_request(request, &shape).await {
+    let response = match read_request(request, &shape) {
         Ok(request) => with_limiter(|limiter| crate::http::handle(limiter, &request)),
         Err(problem) => problem,
     };
-    send(response_out, response, "redwasm-ratelimit").await;
+    send(response_out, response, "redwasm-ratelimit");
 }
 
 /// Bindings of the typed export (`wit/ratelimit.wit`, the single file).
