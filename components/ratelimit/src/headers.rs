@@ -10,6 +10,8 @@
 //! units, `t` the seconds until the policy is fully replenished (rounded up). Policy names are
 //! validated to a subset that needs no escaping inside an sf-string.
 
+use std::fmt::Write as _;
+
 use crate::limiter::PolicyState;
 
 /// The `RateLimit-Policy` header name.
@@ -24,34 +26,44 @@ pub fn ceil_seconds(ms: u64) -> u64 {
 
 /// The `RateLimit-Policy` value for `policies`.
 pub fn policy_header(policies: &[PolicyState]) -> String {
-    policies
-        .iter()
-        .map(|p| {
-            format!(
-                "\"{}\";q={};w={}",
-                p.name,
-                p.limit,
-                ceil_seconds(p.window_ms).max(1)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+    sf_list(policies, |out, p| {
+        write!(
+            out,
+            "\"{}\";q={};w={}",
+            p.name,
+            p.limit,
+            ceil_seconds(p.window_ms).max(1)
+        )
+    })
 }
 
 /// The `RateLimit` value for `policies`.
 pub fn ratelimit_header(policies: &[PolicyState]) -> String {
-    policies
-        .iter()
-        .map(|p| {
-            format!(
-                "\"{}\";r={};t={}",
-                p.name,
-                p.remaining,
-                ceil_seconds(p.reset_ms)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+    sf_list(policies, |out, p| {
+        write!(
+            out,
+            "\"{}\";r={};t={}",
+            p.name,
+            p.remaining,
+            ceil_seconds(p.reset_ms)
+        )
+    })
+}
+
+/// One Structured Fields List member per policy, written into a single string.
+fn sf_list(
+    policies: &[PolicyState],
+    item: impl Fn(&mut String, &PolicyState) -> std::fmt::Result,
+) -> String {
+    let mut out = String::with_capacity(policies.len() * 48);
+    for (i, policy) in policies.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        // Writing into a String cannot fail.
+        let _ = item(&mut out, policy);
+    }
+    out
 }
 
 #[cfg(test)]

@@ -278,8 +278,8 @@ impl Policy {
             Some(_) => return Err(RateLimitError::invalid(&at("name"), "must be a string")),
             None => return Err(RateLimitError::invalid(&at("name"), "is required")),
         };
-        let limit = required_u64(members, "limit", &at("limit"))?;
-        let window_ms = required_u64(members, "window_ms", &at("window_ms"))?;
+        let limit = required_u64(members, field, "limit")?;
+        let window_ms = required_u64(members, field, "window_ms")?;
         let algorithm = match members.get("algorithm") {
             Some(Value::String(text)) => Algorithm::parse(text).ok_or_else(|| {
                 RateLimitError::invalid(
@@ -299,7 +299,7 @@ impl Policy {
         };
         let burst = match members.get("burst") {
             None | Some(Value::Null) => None,
-            Some(_) => Some(required_u64(members, "burst", &at("burst"))?),
+            Some(_) => Some(required_u64(members, field, "burst")?),
         };
         let fail_mode = match members.get("fail_mode") {
             None | Some(Value::Null) => FailMode::Closed,
@@ -361,16 +361,21 @@ impl Policy {
     }
 }
 
+/// The integer member `name` of the object at `field`; the error names `field.name` (built
+/// only on error: this runs for every inline policy of every check).
 fn required_u64(
     members: &Map<String, Value>,
-    name: &str,
     field: &str,
+    name: &str,
 ) -> Result<u64, RateLimitError> {
     match members.get(name) {
-        None => Err(RateLimitError::invalid(field, "is required")),
+        None => Err(RateLimitError::invalid(
+            &format!("{field}.{name}"),
+            "is required",
+        )),
         Some(value) => value.as_u64().ok_or_else(|| {
             RateLimitError::invalid(
-                field,
+                &format!("{field}.{name}"),
                 format!("must be a non-negative integer, got {value}"),
             )
         }),

@@ -5,7 +5,8 @@
 use serde_json::Value;
 
 use super::{
-    HttpError, HttpRequest, HttpResponse, MAX_BODY_BYTES, state_json, with_ratelimit_headers,
+    HttpError, HttpRequest, HttpResponse, MAX_BODY_BYTES, StateJson, state_json, typed_json,
+    with_ratelimit_headers,
 };
 use crate::clock::Clock;
 use crate::error::RateLimitError;
@@ -74,20 +75,29 @@ pub(super) fn handle<R: RedisExec, C: Clock>(
             other => HttpError::RateLimit(other),
         })?;
     let status = if decision.allowed { 200 } else { 429 };
-    let body = serde_json::json!({
-        "allowed": decision.allowed,
-        "retry_after_ms": decision.retry_after_ms,
-        "policies": decision.policies.iter().map(state_json).collect::<Vec<_>>(),
-        "bypassed": decision.bypassed,
-        "degraded": decision.degraded,
-    });
-    let mut response =
-        with_ratelimit_headers(HttpResponse::json(status, &body), &decision.policies);
+    let body = CheckJson {
+        allowed: decision.allowed,
+        bypassed: decision.bypassed,
+        degraded: decision.degraded,
+        policies: decision.policies.iter().map(state_json).collect(),
+        retry_after_ms: decision.retry_after_ms,
+    };
+    let mut response = with_ratelimit_headers(typed_json(status, &body), &decision.policies);
     if !decision.allowed {
         let seconds = ceil_seconds(decision.retry_after_ms).max(1);
         response = response.with_header("Retry-After", &seconds.to_string());
     }
     Ok(response)
+}
+
+/// The check response body (keys in `serde_json::Value`'s order, as [`StateJson`]).
+#[derive(serde::Serialize)]
+struct CheckJson<'a> {
+    allowed: bool,
+    bypassed: bool,
+    degraded: bool,
+    policies: Vec<StateJson<'a>>,
+    retry_after_ms: u64,
 }
 
 /// `application/json` or any `+json` type, parameters ignored.

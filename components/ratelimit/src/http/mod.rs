@@ -214,11 +214,30 @@ fn error_response(error: HttpError) -> HttpResponse {
 }
 
 /// The body member for one policy state: `{"name","limit","remaining","reset_ms"}`.
-fn state_json(state: &PolicyState) -> serde_json::Value {
-    serde_json::json!({
-        "name": state.name,
-        "limit": state.limit,
-        "remaining": state.remaining,
-        "reset_ms": state.reset_ms,
-    })
+/// A policy's state as the response body shows it (keys in the order `serde_json::Value`
+/// would print them, so the typed and the untyped form are byte-identical).
+#[derive(serde::Serialize)]
+struct StateJson<'a> {
+    limit: u64,
+    name: &'a str,
+    remaining: u64,
+    reset_ms: u64,
+}
+
+fn state_json(state: &PolicyState) -> StateJson<'_> {
+    StateJson {
+        limit: state.limit,
+        name: &state.name,
+        remaining: state.remaining,
+        reset_ms: state.reset_ms,
+    }
+}
+
+/// A `200`-style JSON response serialized straight from a typed value (no intermediate
+/// `serde_json::Value` tree: this is the check hot path).
+fn typed_json(status: u16, value: &impl serde::Serialize) -> HttpResponse {
+    let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+    HttpResponse::new(status)
+        .with_header("Content-Type", "application/json")
+        .with_body(body)
 }

@@ -2,7 +2,7 @@
 //! `RateLimit-Policy` and `RateLimit`, without consuming. `{policy}` names a configured policy
 //! (unknown → 404).
 
-use super::{HttpError, HttpResponse, state_json, with_ratelimit_headers};
+use super::{HttpError, HttpResponse, state_json, typed_json, with_ratelimit_headers};
 use crate::clock::Clock;
 use crate::limiter::RateLimiter;
 use crate::redis::RedisExec;
@@ -14,7 +14,7 @@ pub(super) fn handle<R: RedisExec, C: Clock>(
 ) -> Result<HttpResponse, HttpError> {
     let state = limiter.peek(policy, key)?;
     Ok(with_ratelimit_headers(
-        HttpResponse::json(200, &state_json(&state)),
+        typed_json(200, &state_json(&state)),
         std::slice::from_ref(&state),
     ))
 }
