@@ -554,3 +554,33 @@ async fn large_values_stream_out_whole() {
         assert!(got[..] == body[..], "GET {key}: {} bytes back", got.len());
     }
 }
+
+/// The cache's limits are manifest variables of `spin.toml`, so `SPIN_VARIABLE_*` (here the
+/// equivalent override) changes them without touching the manifest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn value_limit_comes_from_the_manifest_variable() {
+    let host = TestHost::start_with(|options| {
+        options
+            .variable_overrides
+            .insert("cache_max_value_bytes".into(), "16".into());
+    })
+    .await;
+    let http = client();
+    let fits = http
+        .put(host.url("/v1/cache/ns/fits"))
+        .body(vec![b'x'; 16])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fits.status(), StatusCode::NO_CONTENT);
+    let (status, body) = problem(
+        http.put(host.url("/v1/cache/ns/over"))
+            .body(vec![b'x'; 17])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("16"), "{body}");
+}
