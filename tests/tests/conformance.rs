@@ -19,11 +19,13 @@
 //! # Layout: one module per capability
 //! - `conformance/common.rs`: [`common::Target`], unique namespaces, problem+json checks;
 //! - `conformance/cache.rs`: the Cache section (`/v1/cache`);
+//! - `conformance/ratelimit.rs`: the Rate limits section (`/v1/ratelimit`), with the named
+//!   policies of the repository's `spin.toml`;
 //! - `conformance/host.rs`: `/health`, `/metrics`, host-level routing (redwasm host only).
 //!
-//! To add a capability (e.g. rate limits): add `conformance/ratelimit.rs` with
+//! To add a capability (e.g. queues): add `conformance/queues.rs` with
 //! `#[tokio::test]` functions that start with `let t = Target::get().await;`, and declare it
-//! below like the others (`#[path = "conformance/ratelimit.rs"] mod ratelimit;`: this file is
+//! below like the others (`#[path = "conformance/queues.rs"] mod queues;`: this file is
 //! a crate root, so its modules need the explicit path).
 
 #[path = "conformance/cache.rs"]
@@ -32,3 +34,5 @@ mod cache;
 mod common;
 #[path = "conformance/host.rs"]
 mod host;
+#[path = "conformance/ratelimit.rs"]
+mod ratelimit;
