@@ -10,6 +10,10 @@
 //!    `native_cache` running the same `check.lua`, and the embedded `limiter.check` vs a
 //!    direct `EVALSHA check.lua`.
 //!
+//! The HTTP parts start all their servers first and then measure every target once per
+//! round, over `--rounds` rounds in alternating order; their ratios are the median of the
+//! per-round ratios (printed with min..max), so a drifting machine moves both sides alike.
+//!
 //! It reports; it never asserts (exit 0 unless the setup itself fails). See `README.md`.
 
 use std::net::SocketAddr;
@@ -45,13 +49,22 @@ const EMBED_CEILING: f64 = 1.5;
 #[derive(Parser, Clone, Debug)]
 #[command(name = "redwasm-bench")]
 struct Cli {
-    /// Smoke run: 1 s warm-up, 3 s per HTTP target, 2000 embedded iterations.
+    /// Smoke run: HTTP 1 s warm-up, then 2 rounds of 0.5 s + 2 s per target; 2000 embedded
+    /// iterations.
     #[arg(long)]
     quick: bool,
-    /// Warm-up seconds per HTTP target (default 3; 1 with --quick).
+    /// HTTP rounds: every round measures every target once, in alternating order; ratios
+    /// are the median of the per-round ratios (default 5; 2 with --quick).
+    #[arg(long, env = "BENCH_ROUNDS")]
+    rounds: Option<usize>,
+    /// Warm-up seconds per HTTP target before the first round (default 3; 1 with --quick).
     #[arg(long, env = "BENCH_WARMUP_S")]
     warmup_s: Option<f64>,
-    /// Measured seconds per HTTP target (default 10; 3 with --quick).
+    /// Unmeasured seconds at the start of every HTTP target's run in every round (default 1;
+    /// 0.5 with --quick).
+    #[arg(long, env = "BENCH_ROUND_WARMUP_S")]
+    round_warmup_s: Option<f64>,
+    /// Measured seconds per HTTP target per round (default 4; 2 with --quick).
     #[arg(long, env = "BENCH_DURATION_S")]
     duration_s: Option<f64>,
     /// Keep-alive connections of the HTTP load generator.
@@ -81,8 +94,8 @@ struct Cli {
     /// Don't run `cargo build --release` for `redwasm` and `native_cache` first.
     #[arg(long)]
     no_build: bool,
-    /// Keep the servers running after the HTTP runs until Enter is pressed (for attaching
-    /// a profiler: the host's pid and address are printed).
+    /// Keep the servers running after the cache HTTP rounds until Enter is pressed (for
+    /// attaching a profiler: the servers' pids and addresses are printed).
     #[arg(long)]
     hold: bool,
 }
@@ -109,20 +122,29 @@ impl Only {
 }
 
 struct Settings {
+    /// HTTP: unmeasured load per target before the first round.
     warmup: Duration,
+    /// HTTP: number of rounds (every target measured once per round).
+    rounds: usize,
+    /// HTTP: unmeasured start of every target's run in a round.
+    round_warmup: Duration,
+    /// HTTP: measured window of every target's run in a round.
     duration: Duration,
+    /// Embedded: measured iterations per loop shape.
     iterations: usize,
 }
 
 impl Cli {
     fn settings(&self) -> Settings {
-        let (w, d, i) = if self.quick {
-            (1.0, 3.0, 2_000)
+        let (w, n, rw, d, i) = if self.quick {
+            (1.0, 2, 0.5, 2.0, 2_000)
         } else {
-            (3.0, 10.0, 20_000)
+            (3.0, 5, 1.0, 4.0, 20_000)
         };
         Settings {
             warmup: Duration::from_secs_f64(self.warmup_s.unwrap_or(w)),
+            rounds: self.rounds.unwrap_or(n).max(1),
+            round_warmup: Duration::from_secs_f64(self.round_warmup_s.unwrap_or(rw)),
             duration: Duration::from_secs_f64(self.duration_s.unwrap_or(d)),
             iterations: self.iterations.unwrap_or(i).max(self.tasks.max(1)),
         }
@@ -165,6 +187,75 @@ fn new_hist() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid histogram bounds")
 }
 
+/// Summary rows: label, ratio, verdict or note.
+type Summary = Vec<(String, Ratio, String)>;
+
+/// A ratio of the summary: one measurement (embedded rows), or the median of the per-round
+/// ratios of an HTTP section with their min and max.
+#[derive(Clone, Copy, Debug)]
+struct Ratio {
+    median: f64,
+    /// (min, max, rounds) of the per-round ratios; `None` for a single measurement.
+    range: Option<(f64, f64, usize)>,
+}
+
+impl Ratio {
+    fn single(value: f64) -> Self {
+        Ratio {
+            median: value,
+            range: None,
+        }
+    }
+
+    fn per_round(values: &[f64]) -> Self {
+        let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        Ratio {
+            median: median(values),
+            range: Some((min, max, values.len())),
+        }
+    }
+
+    /// `(0.47x..0.58x over 5 rounds)`, or nothing for a single measurement.
+    fn range(&self) -> String {
+        match self.range {
+            Some((min, max, n)) => format!("({min:.2}x..{max:.2}x over {n} rounds)"),
+            None => String::new(),
+        }
+    }
+
+    /// `median 0.52x over 5 rounds (0.47x..0.58x)`.
+    fn describe(&self) -> String {
+        match self.range {
+            Some((min, max, n)) => format!(
+                "median {:.2}x over {n} round{} ({min:.2}x..{max:.2}x)",
+                self.median,
+                if n == 1 { "" } else { "s" }
+            ),
+            None => format!("{:.2}x", self.median),
+        }
+    }
+}
+
+/// Summary rows of single measurements (the embedded sections).
+fn singles(rows: Vec<(String, f64, String)>) -> Summary {
+    rows.into_iter()
+        .map(|(label, ratio, note)| (label, Ratio::single(ratio), note))
+        .collect()
+}
+
+/// The median (mean of the middle two for an even count; NaN when empty).
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    match n {
+        0 => f64::NAN,
+        _ if n % 2 == 1 => sorted[n / 2],
+        _ => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
 fn print_rows(rows: &[&Row]) {
     println!(
         "  {:<44} {:>12} {:>10} {:>10} {:>10} {:>10} {:>7}",
@@ -196,9 +287,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
          the client competes with the server, equally for every target)"
     );
     println!(
-        "settings: warm-up {:.1} s + {:.1} s per HTTP target, {} connections, client runtime \
-         {} threads; embedded {} iterations, {} tasks; value {} B; {} keys",
+        "settings: HTTP: servers all up, warm-up {:.1} s per target, then {} rounds of \
+         {:.1} s unmeasured + {:.1} s measured per target (order alternating between rounds), \
+         {} connections, client runtime {} threads; embedded {} iterations, {} tasks; value {} \
+         B; {} keys",
         settings.warmup.as_secs_f64(),
+        settings.rounds,
+        settings.round_warmup.as_secs_f64(),
         settings.duration.as_secs_f64(),
         cli.connections,
         cli.client_threads,
@@ -236,7 +331,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await?;
     }
 
-    let mut summary: Vec<(String, f64, String)> = Vec::new();
+    let mut summary: Summary = Vec::new();
 
     if cli.only.cache_http() {
         let http = http_section(
@@ -265,9 +360,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 
     println!();
-    println!("== Summary (ratios; the bench reports, it does not assert) ==");
+    println!(
+        "== Summary (ratios; HTTP rows: median of the per-round ratios, min..max in brackets; \
+         the bench reports, it does not assert) =="
+    );
     for (label, ratio, note) in &summary {
-        println!("  {label:<58} {ratio:>7.2}x   {note}");
+        let line = format!(
+            "  {label:<60} {:>7.2}x {:<29} {note}",
+            ratio.median,
+            ratio.range()
+        );
+        println!("{}", line.trim_end());
     }
     drop(redis_server);
     Ok(())
@@ -661,6 +764,201 @@ fn cpu_per_request(start: CpuSample, end: CpuSample, requests: u64) -> Option<(f
     ))
 }
 
+/// One HTTP target of a section's rounds: a server already running and verified.
+struct LoadTarget {
+    /// Short tag printed in the per-round lines: `a`, `b`, ...
+    tag: &'static str,
+    name: String,
+    addr: SocketAddr,
+    requests: Arc<Vec<Req>>,
+    pids: CpuPids,
+}
+
+/// One HTTP target's results over all rounds.
+struct Rounds {
+    /// One row per round, in round order.
+    per_round: Vec<Row>,
+    /// All rounds together: ops/s is the median over rounds, the histogram holds every
+    /// round's latencies, errors are summed, CPU per request is the CPU of all rounds
+    /// divided by the requests of all rounds.
+    merged: Row,
+    min_ops: f64,
+    max_ops: f64,
+}
+
+impl Rounds {
+    fn merge(name: &str, per_round: Vec<Row>) -> anyhow::Result<Self> {
+        let mut hist = new_hist();
+        let mut errors = 0;
+        let mut cpu = Some((0.0, 0.0, 0.0));
+        let mut requests = 0u64;
+        for row in &per_round {
+            hist.add(&row.hist)?;
+            errors += row.errors;
+            let n = row.hist.len();
+            requests += n;
+            // CPU µs per request × requests = the round's CPU µs; summed over rounds.
+            cpu = match (cpu, row.cpu_us) {
+                (Some((s, r, c)), Some((s1, r1, c1))) => {
+                    let n = n as f64;
+                    Some((s + s1 * n, r + r1 * n, c + c1 * n))
+                }
+                _ => None,
+            };
+        }
+        let per = requests.max(1) as f64;
+        let ops: Vec<f64> = per_round.iter().map(|r| r.ops_per_s).collect();
+        Ok(Rounds {
+            merged: Row {
+                name: name.to_string(),
+                hist,
+                ops_per_s: median(&ops),
+                errors,
+                cpu_us: cpu.map(|(s, r, c)| (s / per, r / per, c / per)),
+            },
+            min_ops: ops.iter().copied().fold(f64::INFINITY, f64::min),
+            max_ops: ops.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            per_round,
+        })
+    }
+
+    /// The per-round ratios `f(self in round r) / f(other in round r)`, summarised.
+    fn ratio(&self, other: &Rounds, f: impl Fn(&Row) -> f64) -> Ratio {
+        let values: Vec<f64> = self
+            .per_round
+            .iter()
+            .zip(&other.per_round)
+            .map(|(a, b)| f(a) / f(b))
+            .collect();
+        Ratio::per_round(&values)
+    }
+}
+
+/// The order of the targets in round `round` (0-based): the list rotated by `round / 2`,
+/// reversed in odd rounds (a b c, c b a, b c a, a c b, c a b, ...), so that no target is
+/// always first or last, or always follows the same one.
+fn round_order(targets: usize, round: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..targets).map(|i| (i + round / 2) % targets).collect();
+    if round % 2 == 1 {
+        order.reverse();
+    }
+    order
+}
+
+/// Runs the HTTP load against every target, all servers already up: a warm-up of each, then
+/// `settings.rounds` rounds in which every target is measured once, in [`round_order`].
+/// Checks after every round that every server in `servers` is still alive.
+async fn run_rounds(
+    targets: &[LoadTarget],
+    connections: usize,
+    settings: &Settings,
+    servers: &mut [&mut ChildGuard],
+) -> anyhow::Result<Vec<Rounds>> {
+    if !settings.warmup.is_zero() {
+        let mut line = format!("  warm-up ({:.1} s each):", settings.warmup.as_secs_f64());
+        for target in targets {
+            let row = http_load(
+                &target.name,
+                target.addr,
+                target.requests.clone(),
+                connections,
+                Duration::ZERO,
+                settings.warmup,
+                &target.pids,
+            )
+            .await?;
+            line.push_str(&format!(" ({}) {:.0}", target.tag, row.ops_per_s));
+        }
+        println!("{line} req/s (discarded)");
+    }
+    let mut per_target: Vec<Vec<Row>> = targets.iter().map(|_| Vec::new()).collect();
+    for round in 0..settings.rounds {
+        let mut line = format!("  round {}/{}:", round + 1, settings.rounds);
+        for i in round_order(targets.len(), round) {
+            let target = &targets[i];
+            let row = http_load(
+                &target.name,
+                target.addr,
+                target.requests.clone(),
+                connections,
+                settings.round_warmup,
+                settings.duration,
+                &target.pids,
+            )
+            .await?;
+            line.push_str(&format!(" ({}) {:.0}", target.tag, row.ops_per_s));
+            if row.errors > 0 {
+                line.push_str(&format!(" [{} errors]", row.errors));
+            }
+            per_target[i].push(row);
+        }
+        println!("{line} req/s");
+        for server in servers.iter_mut() {
+            server.check_alive()?;
+        }
+    }
+    targets
+        .iter()
+        .zip(per_target)
+        .map(|(target, rows)| Rounds::merge(&target.name, rows))
+        .collect()
+}
+
+/// The table of an HTTP section: median, min and max ops/s over the rounds, latency from all
+/// rounds' merged histograms, then CPU per request (`unit`: "request", "check").
+fn print_rounds(rows: &[&Rounds], unit: &str) {
+    println!(
+        "  {:<44} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7}",
+        "target", "median/s", "min/s", "max/s", "mean µs", "p50 µs", "p99 µs", "max µs", "errors"
+    );
+    for rounds in rows {
+        let row = &rounds.merged;
+        println!(
+            "  {:<44} {:>10.0} {:>9.0} {:>9.0} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>7}",
+            row.name,
+            row.ops_per_s,
+            rounds.min_ops,
+            rounds.max_ops,
+            row.mean_us(),
+            row.p50_us(),
+            row.p99_us(),
+            row.hist.max() as f64 / 1000.0,
+            row.errors
+        );
+    }
+    println!(
+        "  (ops/s: median, min and max over the rounds; latency: all rounds' histograms merged)"
+    );
+    println!();
+    println!(
+        "  {:<44} {:>12} {:>12} {:>12}",
+        format!("CPU µs per {unit} (user+sys, all rounds)"),
+        "server",
+        "redis-server",
+        "load gen"
+    );
+    for rounds in rows {
+        let row = &rounds.merged;
+        if let Some((server, redis, client)) = row.cpu_us {
+            println!(
+                "  {:<44} {server:>12.1} {redis:>12.1} {client:>12.1}",
+                row.name
+            );
+        }
+    }
+}
+
+/// The verdict on an HTTP throughput ratio (applied to the median).
+fn http_verdict(ratio: f64) -> String {
+    if ratio >= HTTP_GOAL {
+        "meets the goal".to_string()
+    } else if ratio >= HTTP_FLOOR {
+        format!("above the floor ({HTTP_FLOOR}x), below the goal ({HTTP_GOAL}x)")
+    } else {
+        format!("BELOW the floor ({HTTP_FLOOR}x)")
+    }
+}
+
 async fn http_section(
     cli: &Cli,
     settings: &Settings,
@@ -669,7 +967,7 @@ async fn http_section(
     redis_url: &str,
     keys: &[String],
     value: &[u8],
-) -> anyhow::Result<Vec<(String, f64, String)>> {
+) -> anyhow::Result<Summary> {
     let redwasm_bin = find_binary(bin_dir, "redwasm")?;
     let native_bin = find_binary(bin_dir, "native_cache")?;
     let manifest = cli
@@ -690,9 +988,12 @@ async fn http_section(
 
     println!();
     println!(
-        "== HTTP: GET /v1/cache/{NS}/{{key}} (hit), closed loop, {} connections ==",
-        cli.connections
+        "== HTTP: GET /v1/cache/{NS}/{{key}} (hit), closed loop, {} connections, {} rounds ==",
+        cli.connections, settings.rounds
     );
+
+    // Every server is started and verified first, and stays up (idle) while the others are
+    // measured.
 
     // (a) the redwasm host.
     let host_addr: SocketAddr = ([127, 0, 0, 1], redwasm_testkit::free_port()).into();
@@ -718,31 +1019,26 @@ async fn http_section(
         redwasm_bin.display()
     );
     println!("    hit headers: {host_headers}");
-    let host_row = http_load(
-        "(a) redwasm host (wasm component)",
-        host_addr,
-        gets(&cache_paths),
-        cli.connections,
-        settings.warmup,
-        settings.duration,
-        &CpuPids {
-            server: host.child.id().to_string(),
-            redis: redis_pid.clone(),
-        },
-    )
-    .await?;
-    host.check_alive()?;
-    if cli.hold {
-        hold(&format!(
-            "redwasm host pid {} on {host_addr}",
-            host.child.id()
-        ));
-    }
-    drop(host);
 
-    // The same component under `spin up`, when a Spin binary is available (none can be
+    // (b) and (c): the native baseline.
+    let native_addr: SocketAddr = ([127, 0, 0, 1], redwasm_testkit::free_port()).into();
+    let mut command = Command::new(&native_bin);
+    command.args([
+        "--listen",
+        &native_addr.to_string(),
+        "--redis-url",
+        redis_url,
+    ]);
+    let mut native = ChildGuard::spawn("native_cache", command, &logs.join("native_cache.log"))?;
+    wait_http_ready(&mut native, native_addr, &plain_paths[0]).await?;
+    let native_headers = verify_hit(native_addr, &cache_paths[0], value, true).await?;
+    verify_hit(native_addr, &plain_paths[0], value, false).await?;
+    println!("  native_cache pid {} on {native_addr}", native.child.id());
+    println!("    hit headers: {native_headers}");
+
+    // (s) the same component under `spin up`, when a Spin binary is available (none can be
     // installed from the registries this project uses, so this usually prints the skip).
-    let spin_row = match which("spin") {
+    let spin = match which("spin") {
         None => {
             println!("  spin: skipped (no `spin` binary on PATH; install Spin 4.0.x to compare)");
             None
@@ -769,112 +1065,100 @@ async fn http_section(
                 spin_bin.display()
             );
             println!("    hit headers: {spin_headers}");
-            let row = http_load(
-                "(s) the same .wasm under spin up",
-                spin_addr,
-                gets(&cache_paths),
-                cli.connections,
-                settings.warmup,
-                settings.duration,
-                &CpuPids {
-                    server: spin.child.id().to_string(),
-                    redis: redis_pid.clone(),
-                },
-            )
-            .await?;
-            spin.check_alive()?;
-            drop(spin);
-            Some(row)
+            Some((spin, spin_addr))
         }
     };
 
-    // (b) and (c): the native baseline.
-    let native_addr: SocketAddr = ([127, 0, 0, 1], redwasm_testkit::free_port()).into();
-    let mut command = Command::new(&native_bin);
-    command.args([
-        "--listen",
-        &native_addr.to_string(),
-        "--redis-url",
-        redis_url,
-    ]);
-    let mut native = ChildGuard::spawn("native_cache", command, &logs.join("native_cache.log"))?;
-    wait_http_ready(&mut native, native_addr, &plain_paths[0]).await?;
-    let native_headers = verify_hit(native_addr, &cache_paths[0], value, true).await?;
-    verify_hit(native_addr, &plain_paths[0], value, false).await?;
-    println!("  native_cache pid {} on {native_addr}", native.child.id());
-    println!("    hit headers: {native_headers}");
-    let native_pids = CpuPids {
-        server: native.child.id().to_string(),
+    let server_pids = |guard: &ChildGuard| CpuPids {
+        server: guard.child.id().to_string(),
         redis: redis_pid.clone(),
     };
-    let native_row = http_load(
-        "(b) native axum + redis-rs, EVALSHA get.lua",
-        native_addr,
-        gets(&cache_paths),
-        cli.connections,
-        settings.warmup,
-        settings.duration,
-        &native_pids,
-    )
-    .await?;
-    let plain_row = http_load(
-        "(c) native axum + redis-rs, plain GET",
-        native_addr,
-        gets(&plain_paths),
-        cli.connections,
-        settings.warmup,
-        settings.duration,
-        &native_pids,
-    )
-    .await?;
-    native.check_alive()?;
+    let mut targets = vec![
+        LoadTarget {
+            tag: "a",
+            name: "(a) redwasm host (wasm component)".into(),
+            addr: host_addr,
+            requests: gets(&cache_paths),
+            pids: server_pids(&host),
+        },
+        LoadTarget {
+            tag: "b",
+            name: "(b) native axum + redis-rs, EVALSHA get.lua".into(),
+            addr: native_addr,
+            requests: gets(&cache_paths),
+            pids: server_pids(&native),
+        },
+        LoadTarget {
+            tag: "c",
+            name: "(c) native axum + redis-rs, plain GET".into(),
+            addr: native_addr,
+            requests: gets(&plain_paths),
+            pids: server_pids(&native),
+        },
+    ];
+    if let Some((spin, spin_addr)) = &spin {
+        targets.push(LoadTarget {
+            tag: "s",
+            name: "(s) the same .wasm under spin up".into(),
+            addr: *spin_addr,
+            requests: gets(&cache_paths),
+            pids: server_pids(spin),
+        });
+    }
+
+    let mut held = vec![
+        format!("redwasm host pid {} on {host_addr}", host.child.id()),
+        format!("native_cache pid {} on {native_addr}", native.child.id()),
+    ];
+    if let Some((spin, spin_addr)) = &spin {
+        held.push(format!("spin pid {} on {spin_addr}", spin.child.id()));
+    }
+
+    println!();
+    let mut spin = spin.map(|(guard, _)| guard);
+    let mut servers: Vec<&mut ChildGuard> = vec![&mut host, &mut native];
+    servers.extend(spin.as_mut());
+    let results = run_rounds(&targets, cli.connections, settings, &mut servers).await?;
     if cli.hold {
-        hold(&format!(
-            "native_cache pid {} on {native_addr}",
-            native.child.id()
-        ));
+        hold(&held.join(", "));
     }
+    drop(servers);
+    drop(spin);
     drop(native);
-
-    println!();
-    let mut rows = vec![&host_row, &native_row, &plain_row];
-    rows.extend(spin_row.as_ref());
-    print_rows(&rows);
-    println!();
-    println!(
-        "  {:<44} {:>12} {:>12} {:>12}",
-        "CPU µs per request (user+sys)", "server", "redis-server", "load gen"
-    );
-    for row in &rows {
-        if let Some((server, redis, client)) = row.cpu_us {
-            println!(
-                "  {:<44} {server:>12.1} {redis:>12.1} {client:>12.1}",
-                row.name
-            );
-        }
-    }
-    let ratio = host_row.ops_per_s / native_row.ops_per_s;
-    println!(
-        "  host/native throughput: {ratio:.2}x (floor {HTTP_FLOOR}x, goal {HTTP_GOAL}x); \
-         p50 {:.2}x, p99 {:.2}x of native latency",
-        host_row.p50_us() / native_row.p50_us(),
-        host_row.p99_us() / native_row.p99_us()
-    );
-
-    let verdict = |r: f64| {
-        if r >= HTTP_GOAL {
-            "meets the goal".to_string()
-        } else if r >= HTTP_FLOOR {
-            format!("above the floor ({HTTP_FLOOR}x), below the goal ({HTTP_GOAL}x)")
-        } else {
-            format!("BELOW the floor ({HTTP_FLOOR}x)")
-        }
+    drop(host);
+    let [host_row, native_row, plain_row, spin_row @ ..] = results.as_slice() else {
+        bail!("expected a result per HTTP target");
     };
+    let spin_row = spin_row.first();
+
+    println!();
+    let mut rows = vec![host_row, native_row, plain_row];
+    rows.extend(spin_row);
+    print_rounds(&rows, "request");
+
+    let ops = |row: &Row| row.ops_per_s;
+    let p50 = |row: &Row| row.p50_us();
+    let p99 = |row: &Row| row.p99_us();
+    let ratio = host_row.ratio(native_row, ops);
+    let p50_ratio = host_row.ratio(native_row, p50);
+    let p99_ratio = host_row.ratio(native_row, p99);
+    println!();
+    println!(
+        "  host/native throughput: {}; floor {HTTP_FLOOR}x, goal {HTTP_GOAL}x (on the median)",
+        ratio.describe()
+    );
+    println!(
+        "  host/native latency: p50 {}, p99 {}",
+        p50_ratio.describe(),
+        p99_ratio.describe()
+    );
     let mut summary = Vec::new();
-    if let Some(spin_row) = &spin_row {
+    if let Some(spin_row) = spin_row {
+        let spin_ratio = host_row.ratio(spin_row, ops);
+        println!("  host/spin throughput: {}", spin_ratio.describe());
         summary.push((
             "HTTP req/s  host / spin up (same .wasm) (higher is better)".into(),
-            host_row.ops_per_s / spin_row.ops_per_s,
+            spin_ratio,
             "redwasm vs Spin".into(),
         ));
     }
@@ -882,26 +1166,26 @@ async fn http_section(
         (
             "HTTP req/s  host / native EVALSHA      (higher is better)".into(),
             ratio,
-            verdict(ratio),
+            http_verdict(ratio.median),
         ),
         (
             "HTTP p50    host / native EVALSHA      (lower is better)".into(),
-            host_row.p50_us() / native_row.p50_us(),
+            p50_ratio,
             String::new(),
         ),
         (
             "HTTP p99    host / native EVALSHA      (lower is better)".into(),
-            host_row.p99_us() / native_row.p99_us(),
+            p99_ratio,
             String::new(),
         ),
         (
             "HTTP req/s  native EVALSHA / native plain GET (script cost)".into(),
-            native_row.ops_per_s / plain_row.ops_per_s,
+            native_row.ratio(plain_row, ops),
             "reference".into(),
         ),
         (
             "HTTP req/s  host / native plain GET".into(),
-            host_row.ops_per_s / plain_row.ops_per_s,
+            host_row.ratio(plain_row, ops),
             "reference".into(),
         ),
     ]);
@@ -916,7 +1200,7 @@ fn which(name: &str) -> Option<PathBuf> {
 }
 
 fn hold(what: &str) {
-    println!("  --hold: {what} is still running; press Enter to continue");
+    println!("  --hold: {what}: still running; press Enter to continue");
     let mut line = String::new();
     let _ = std::io::stdin().read_line(&mut line);
 }
@@ -1016,7 +1300,7 @@ async fn embedded_section(
     sha1: &str,
     keys: &[String],
     value: &[u8],
-) -> anyhow::Result<Vec<(String, f64, String)>> {
+) -> anyhow::Result<Summary> {
     println!();
     println!(
         "== Embedded: cache.get (hit) vs direct redis-rs on a multiplexed connection, \
@@ -1146,7 +1430,7 @@ async fn embedded_section(
         embed.0.mean_us() - evalsha.0.mean_us(),
         evalsha.0.mean_us() - get.0.mean_us()
     );
-    Ok(vec![
+    Ok(singles(vec![
         (
             "Embedded mean latency, sequential: embedded / direct GET".into(),
             seq_ratio,
@@ -1183,5 +1467,5 @@ async fn embedded_section(
             evalsha.0.mean_us() / get.0.mean_us(),
             "script cost (reference)".into(),
         ),
-    ])
+    ]))
 }

@@ -86,7 +86,7 @@ pub(crate) async fn section(
     bin_dir: &Path,
     redis_url: &str,
     mut redis: MultiplexedConnection,
-) -> anyhow::Result<Vec<(String, f64, String)>> {
+) -> anyhow::Result<Summary> {
     let keys: Vec<String> = (0..cli.keys.max(1)).map(|i| format!("user:{i}")).collect();
     let sha1: String = redis::cmd("SCRIPT")
         .arg("LOAD")
@@ -118,10 +118,13 @@ pub(crate) async fn section(
     println!();
     println!(
         "== Rate limit, HTTP: POST {CHECK_PATH} (1 inline fixed-window policy, limit \
-         {RL_LIMIT}: always allowed; {} keys), closed loop, {} connections ==",
+         {RL_LIMIT}: always allowed; {} keys), closed loop, {} connections, {} rounds ==",
         keys.len(),
-        cli.connections
+        cli.connections,
+        settings.rounds
     );
+
+    // Both servers are started and verified first, and stay up while the other is measured.
 
     let host_addr: SocketAddr = ([127, 0, 0, 1], redwasm_testkit::free_port()).into();
     let mut command = Command::new(&redwasm_bin);
@@ -157,22 +160,6 @@ pub(crate) async fn section(
     if exists != 1 {
         bail!("the host's check did not write {expected_key}: key layout differs");
     }
-    let host_row = http_load(
-        "(a) redwasm host (ratelimit component)",
-        host_addr,
-        requests.clone(),
-        cli.connections,
-        settings.warmup,
-        settings.duration,
-        &CpuPids {
-            server: host.child.id().to_string(),
-            redis: redis_pid.clone(),
-        },
-    )
-    .await?;
-    host.check_alive()?;
-    drop(host);
-
     let native_addr: SocketAddr = ([127, 0, 0, 1], redwasm_testkit::free_port()).into();
     let mut command = Command::new(&native_bin);
     command.args([
@@ -188,66 +175,72 @@ pub(crate) async fn section(
     println!("  native_cache pid {} on {native_addr}", native.child.id());
     println!("    check headers: {native_headers}");
     println!("    check body:    {native_body}");
-    let native_row = http_load(
-        "(b) native axum + redis-rs, EVALSHA check.lua",
-        native_addr,
-        requests,
-        cli.connections,
-        settings.warmup,
-        settings.duration,
-        &CpuPids {
-            server: native.child.id().to_string(),
-            redis: redis_pid,
+
+    let targets = [
+        LoadTarget {
+            tag: "a",
+            name: "(a) redwasm host (ratelimit component)".into(),
+            addr: host_addr,
+            requests: requests.clone(),
+            pids: CpuPids {
+                server: host.child.id().to_string(),
+                redis: redis_pid.clone(),
+            },
         },
+        LoadTarget {
+            tag: "b",
+            name: "(b) native axum + redis-rs, EVALSHA check.lua".into(),
+            addr: native_addr,
+            requests,
+            pids: CpuPids {
+                server: native.child.id().to_string(),
+                redis: redis_pid,
+            },
+        },
+    ];
+    println!();
+    let results = run_rounds(
+        &targets,
+        cli.connections,
+        settings,
+        &mut [&mut host, &mut native],
     )
     .await?;
-    native.check_alive()?;
     drop(native);
+    drop(host);
+    let [host_row, native_row] = results.as_slice() else {
+        bail!("expected a result per HTTP target");
+    };
 
     println!();
-    let rows = [&host_row, &native_row];
-    print_rows(&rows);
+    print_rounds(&[host_row, native_row], "check");
+    let ratio = host_row.ratio(native_row, |row| row.ops_per_s);
+    let p50_ratio = host_row.ratio(native_row, Row::p50_us);
+    let p99_ratio = host_row.ratio(native_row, Row::p99_us);
     println!();
     println!(
-        "  {:<44} {:>12} {:>12} {:>12}",
-        "CPU µs per check (user+sys)", "server", "redis-server", "load gen"
+        "  host/native checks/s: {}; floor {HTTP_FLOOR}x, goal {HTTP_GOAL}x (on the median)",
+        ratio.describe()
     );
-    for row in &rows {
-        if let Some((server, redis, client)) = row.cpu_us {
-            println!(
-                "  {:<44} {server:>12.1} {redis:>12.1} {client:>12.1}",
-                row.name
-            );
-        }
-    }
-    let ratio = host_row.ops_per_s / native_row.ops_per_s;
     println!(
-        "  host/native checks/s: {ratio:.2}x (floor {HTTP_FLOOR}x, goal {HTTP_GOAL}x); \
-         p50 {:.2}x, p99 {:.2}x of native latency",
-        host_row.p50_us() / native_row.p50_us(),
-        host_row.p99_us() / native_row.p99_us()
+        "  host/native latency: p50 {}, p99 {}",
+        p50_ratio.describe(),
+        p99_ratio.describe()
     );
-    let verdict = if ratio >= HTTP_GOAL {
-        "meets the goal".to_string()
-    } else if ratio >= HTTP_FLOOR {
-        format!("above the floor ({HTTP_FLOOR}x), below the goal ({HTTP_GOAL}x)")
-    } else {
-        format!("BELOW the floor ({HTTP_FLOOR}x)")
-    };
     summary.extend([
         (
             "RL HTTP checks/s host / native EVALSHA  (higher is better)".to_string(),
             ratio,
-            verdict,
+            http_verdict(ratio.median),
         ),
         (
             "RL HTTP p50      host / native EVALSHA  (lower is better)".to_string(),
-            host_row.p50_us() / native_row.p50_us(),
+            p50_ratio,
             String::new(),
         ),
         (
             "RL HTTP p99      host / native EVALSHA  (lower is better)".to_string(),
-            host_row.p99_us() / native_row.p99_us(),
+            p99_ratio,
             String::new(),
         ),
     ]);
@@ -351,7 +344,7 @@ pub(crate) async fn section(
             format!("ABOVE the ceiling ({EMBED_CEILING}x)")
         }
     };
-    summary.extend([
+    summary.extend(singles(vec![
         (
             "RL embedded mean latency, seq: embedded / direct EVALSHA".to_string(),
             seq_ratio,
@@ -370,6 +363,6 @@ pub(crate) async fn section(
             conc_ratio,
             verdict(conc_ratio),
         ),
-    ]);
+    ]));
     Ok(summary)
 }
