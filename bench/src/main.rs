@@ -691,6 +691,17 @@ async fn http_load(
 
 /// CPU seconds (user + system) a process has used so far, from `/proc/<pid>/stat`.
 fn process_cpu_s(pid: &str) -> Option<f64> {
+    let own = own_cpu_s(pid)?;
+    // `spin up` serves HTTP from a child process (its trigger), so count the whole tree.
+    let children: f64 = child_pids(pid)
+        .iter()
+        .filter_map(|c| process_cpu_s(c))
+        .sum();
+    Some(own + children)
+}
+
+/// CPU seconds of `pid` alone (user + system).
+fn own_cpu_s(pid: &str) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the `(comm)`, which may contain spaces: state is field 3, utime 14, stime 15.
     let rest = &stat[stat.rfind(')')? + 2..];
@@ -698,6 +709,20 @@ fn process_cpu_s(pid: &str) -> Option<f64> {
     let utime: f64 = fields.get(11)?.parse().ok()?;
     let stime: f64 = fields.get(12)?.parse().ok()?;
     Some((utime + stime) / clock_ticks_per_s())
+}
+
+/// Direct children of `pid`, from every thread's `/proc/<pid>/task/<tid>/children`.
+fn child_pids(pid: &str) -> Vec<String> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    let mut children = Vec::new();
+    for task in tasks.flatten() {
+        if let Ok(list) = std::fs::read_to_string(task.path().join("children")) {
+            children.extend(list.split_whitespace().map(str::to_string));
+        }
+    }
+    children
 }
 
 fn clock_ticks_per_s() -> f64 {
@@ -1054,9 +1079,9 @@ async fn http_section(
                 .arg(&manifest)
                 .env("SPIN_VARIABLE_REDIS_ADDRESS", redis_url);
             let mut spin = ChildGuard::spawn("spin", command, &logs.join("spin.log"))?;
-            // Spin has no /health and no key sandbox: wait on a cache route, then seed the
+            // Spin has no /health and no key sandbox: wait on a route that answers 200 (stats), then seed the
             // values through Spin itself (its keys carry no `cache:` prefix).
-            wait_http_ready(&mut spin, spin_addr, &format!("/v1/cache/{NS}/ready")).await?;
+            wait_http_ready(&mut spin, spin_addr, &format!("/v1/cache/{NS}/stats")).await?;
             seed_through_host(spin_addr, keys, value).await?;
             let spin_headers = verify_hit(spin_addr, &cache_paths[0], value, true).await?;
             println!(
