@@ -423,6 +423,21 @@ struct ChildGuard {
 
 impl Drop for ChildGuard {
     fn drop(&mut self) {
+        // `spin up` serves from a child process (`spin trigger http`) that outlives its
+        // parent when only the parent is killed: end the descendants first.
+        let mut descendants = Vec::new();
+        let mut pending = child_pids(&self.child.id().to_string());
+        while let Some(pid) = pending.pop() {
+            pending.extend(child_pids(&pid));
+            descendants.push(pid);
+        }
+        if !descendants.is_empty() {
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .args(&descendants)
+                .stderr(Stdio::null())
+                .status();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
