@@ -11,8 +11,10 @@
 //!    direct `EVALSHA check.lua`.
 //!
 //! The HTTP parts start all their servers first and then measure every target once per
-//! round, over `--rounds` rounds in alternating order; their ratios are the median of the
-//! per-round ratios (printed with min..max), so a drifting machine moves both sides alike.
+//! round, over `--rounds` rounds in alternating order; the embedded parts run every loop
+//! (sequential, then concurrent) once per round the same way, each with `--iterations /
+//! --rounds` calls. Every ratio is the median of the per-round ratios (printed with
+//! min..max), so a drifting machine moves both sides alike.
 //!
 //! It reports; it never asserts (exit 0 unless the setup itself fails). See `README.md`.
 
@@ -50,11 +52,12 @@ const EMBED_CEILING: f64 = 1.5;
 #[command(name = "redwasm-bench")]
 struct Cli {
     /// Smoke run: HTTP 1 s warm-up, then 2 rounds of 0.5 s + 2 s per target; 2000 embedded
-    /// iterations.
+    /// iterations per loop (1000 per round).
     #[arg(long)]
     quick: bool,
-    /// HTTP rounds: every round measures every target once, in alternating order; ratios
-    /// are the median of the per-round ratios (default 5; 2 with --quick).
+    /// Rounds: every round measures every HTTP target and every embedded loop once, in
+    /// alternating order; ratios are the median of the per-round ratios (default 5; 2 with
+    /// --quick).
     #[arg(long, env = "BENCH_ROUNDS")]
     rounds: Option<usize>,
     /// Warm-up seconds per HTTP target before the first round (default 3; 1 with --quick).
@@ -73,7 +76,8 @@ struct Cli {
     /// Worker threads of the load generator's (and embedded benchmark's) tokio runtime.
     #[arg(long, env = "BENCH_CLIENT_THREADS", default_value_t = 2)]
     client_threads: usize,
-    /// Measured embedded iterations per loop shape (default 20000; 2000 with --quick).
+    /// Measured embedded iterations per loop shape, split evenly over the rounds (default
+    /// 20000; 2000 with --quick).
     #[arg(long, env = "BENCH_ITERATIONS")]
     iterations: Option<usize>,
     /// Concurrent tasks of the embedded concurrent variant.
@@ -124,13 +128,13 @@ impl Only {
 struct Settings {
     /// HTTP: unmeasured load per target before the first round.
     warmup: Duration,
-    /// HTTP: number of rounds (every target measured once per round).
+    /// Number of rounds (every HTTP target and every embedded loop measured once per round).
     rounds: usize,
     /// HTTP: unmeasured start of every target's run in a round.
     round_warmup: Duration,
     /// HTTP: measured window of every target's run in a round.
     duration: Duration,
-    /// Embedded: measured iterations per loop shape.
+    /// Embedded: measured iterations per loop shape, over all rounds.
     iterations: usize,
 }
 
@@ -190,58 +194,40 @@ fn new_hist() -> Histogram<u64> {
 /// Summary rows: label, ratio, verdict or note.
 type Summary = Vec<(String, Ratio, String)>;
 
-/// A ratio of the summary: one measurement (embedded rows), or the median of the per-round
-/// ratios of an HTTP section with their min and max.
+/// A ratio of the summary: the median of the per-round ratios with their min and max.
 #[derive(Clone, Copy, Debug)]
 struct Ratio {
     median: f64,
-    /// (min, max, rounds) of the per-round ratios; `None` for a single measurement.
-    range: Option<(f64, f64, usize)>,
+    /// (min, max, rounds) of the per-round ratios.
+    range: (f64, f64, usize),
 }
 
 impl Ratio {
-    fn single(value: f64) -> Self {
-        Ratio {
-            median: value,
-            range: None,
-        }
-    }
-
     fn per_round(values: &[f64]) -> Self {
         let min = values.iter().copied().fold(f64::INFINITY, f64::min);
         let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         Ratio {
             median: median(values),
-            range: Some((min, max, values.len())),
+            range: (min, max, values.len()),
         }
     }
 
-    /// `(0.47x..0.58x over 5 rounds)`, or nothing for a single measurement.
+    /// `(0.47x..0.58x over 5 rounds)`.
     fn range(&self) -> String {
-        match self.range {
-            Some((min, max, n)) => format!("({min:.2}x..{max:.2}x over {n} rounds)"),
-            None => String::new(),
-        }
+        let (min, max, n) = self.range;
+        let plural = if n == 1 { "" } else { "s" };
+        format!("({min:.2}x..{max:.2}x over {n} round{plural})")
     }
 
     /// `median 0.52x over 5 rounds (0.47x..0.58x)`.
     fn describe(&self) -> String {
-        match self.range {
-            Some((min, max, n)) => format!(
-                "median {:.2}x over {n} round{} ({min:.2}x..{max:.2}x)",
-                self.median,
-                if n == 1 { "" } else { "s" }
-            ),
-            None => format!("{:.2}x", self.median),
-        }
+        let (min, max, n) = self.range;
+        format!(
+            "median {:.2}x over {n} round{} ({min:.2}x..{max:.2}x)",
+            self.median,
+            if n == 1 { "" } else { "s" }
+        )
     }
-}
-
-/// Summary rows of single measurements (the embedded sections).
-fn singles(rows: Vec<(String, f64, String)>) -> Summary {
-    rows.into_iter()
-        .map(|(label, ratio, note)| (label, Ratio::single(ratio), note))
-        .collect()
 }
 
 /// The median (mean of the middle two for an even count; NaN when empty).
@@ -253,25 +239,6 @@ fn median(values: &[f64]) -> f64 {
         0 => f64::NAN,
         _ if n % 2 == 1 => sorted[n / 2],
         _ => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
-    }
-}
-
-fn print_rows(rows: &[&Row]) {
-    println!(
-        "  {:<44} {:>12} {:>10} {:>10} {:>10} {:>10} {:>7}",
-        "target", "ops/s", "mean µs", "p50 µs", "p99 µs", "max µs", "errors"
-    );
-    for row in rows {
-        println!(
-            "  {:<44} {:>12.0} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>7}",
-            row.name,
-            row.ops_per_s,
-            row.mean_us(),
-            row.p50_us(),
-            row.p99_us(),
-            row.hist.max() as f64 / 1000.0,
-            row.errors
-        );
     }
 }
 
@@ -289,8 +256,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     println!(
         "settings: HTTP: servers all up, warm-up {:.1} s per target, then {} rounds of \
          {:.1} s unmeasured + {:.1} s measured per target (order alternating between rounds), \
-         {} connections, client runtime {} threads; embedded {} iterations, {} tasks; value {} \
-         B; {} keys",
+         {} connections, client runtime {} threads; embedded {} iterations per loop split over \
+         the same number of rounds, {} tasks; value {} B; {} keys",
         settings.warmup.as_secs_f64(),
         settings.rounds,
         settings.round_warmup.as_secs_f64(),
@@ -361,8 +328,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
     println!();
     println!(
-        "== Summary (ratios; HTTP rows: median of the per-round ratios, min..max in brackets; \
-         the bench reports, it does not assert) =="
+        "== Summary (ratios: median of the per-round ratios, min..max in brackets; the bench \
+         reports, it does not assert) =="
     );
     for (label, ratio, note) in &summary {
         let line = format!(
@@ -814,7 +781,7 @@ struct LoadTarget {
     pids: CpuPids,
 }
 
-/// One HTTP target's results over all rounds.
+/// One HTTP target's (or one embedded loop shape's) results over all rounds.
 struct Rounds {
     /// One row per round, in round order.
     per_round: Vec<Row>,
@@ -944,8 +911,9 @@ async fn run_rounds(
         .collect()
 }
 
-/// The table of an HTTP section: median, min and max ops/s over the rounds, latency from all
-/// rounds' merged histograms, then CPU per request (`unit`: "request", "check").
+/// The table of a section: median, min and max ops/s over the rounds, latency from all
+/// rounds' merged histograms, then CPU per request (`unit`: "request", "check") if measured
+/// (HTTP sections only).
 fn print_rounds(rows: &[&Rounds], unit: &str) {
     println!(
         "  {:<44} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7}",
@@ -969,6 +937,9 @@ fn print_rounds(rows: &[&Rounds], unit: &str) {
     println!(
         "  (ops/s: median, min and max over the rounds; latency: all rounds' histograms merged)"
     );
+    if rows.iter().all(|rounds| rounds.merged.cpu_us.is_none()) {
+        return;
+    }
     println!();
     println!(
         "  {:<44} {:>12} {:>12} {:>12}",
@@ -1245,84 +1216,209 @@ fn hold(what: &str) {
     let _ = std::io::stdin().read_line(&mut line);
 }
 
-/// Runs `op` sequentially (`iterations` times after a warm-up of a tenth of that) and then
-/// from `tasks` concurrent tasks (`iterations` in all), returning both rows.
-async fn loop_shapes<F, Fut>(
-    name: &str,
+/// One embedded operation, called with the iteration index (keys are taken round-robin).
+type LoopOp = Arc<
+    dyn Fn(usize) -> std::pin::Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// One loop of an embedded section (e.g. `embedded cache.get`, `direct redis-rs GET`): run
+/// sequentially and from `--tasks` concurrent tasks in every round.
+struct EmbedLoop {
+    /// Short tag printed in the per-round lines: `e`, `s`, ...
+    tag: &'static str,
+    name: String,
+    op: LoopOp,
+}
+
+impl EmbedLoop {
+    fn new<F, Fut>(tag: &'static str, name: &str, op: F) -> Self
+    where
+        F: Fn(usize) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        EmbedLoop {
+            tag,
+            name: name.to_string(),
+            op: Arc::new(move |i| Box::pin(op(i))),
+        }
+    }
+}
+
+/// How a loop is driven: one call after the other, or from this many concurrent tasks.
+#[derive(Clone, Copy, Debug)]
+enum Shape {
+    Sequential,
+    Concurrent(usize),
+}
+
+/// Runs `op` `iterations` times in `shape` (concurrent: `iterations / tasks` per task) and
+/// returns the row: every call's latency, ops/s over the whole loop, errors.
+async fn run_loop(
+    name: String,
+    op: &LoopOp,
+    shape: Shape,
     iterations: usize,
-    tasks: usize,
-    op: F,
-) -> anyhow::Result<(Row, Row)>
-where
-    F: Fn(usize) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = anyhow::Result<()>> + Send,
-{
-    let op = Arc::new(op);
-    for i in 0..(iterations / 10).max(100) {
-        op(i).await?;
+) -> anyhow::Result<Row> {
+    fn elapsed_ns(t0: Instant) -> u64 {
+        u64::try_from(t0.elapsed().as_nanos())
+            .unwrap_or(u64::MAX)
+            .max(1)
     }
     let mut hist = new_hist();
     let mut errors = 0;
     let started = Instant::now();
-    for i in 0..iterations {
-        let t0 = Instant::now();
-        let ok = op(i).await.is_ok();
-        hist.saturating_record(
-            u64::try_from(t0.elapsed().as_nanos())
-                .unwrap_or(u64::MAX)
-                .max(1),
-        );
-        if !ok {
-            errors += 1;
-        }
-    }
-    let sequential = Row {
-        name: format!("{name}, sequential"),
-        ops_per_s: iterations as f64 / started.elapsed().as_secs_f64(),
-        hist,
-        errors,
-        cpu_us: None,
-    };
-
-    let tasks = tasks.max(1);
-    let per_task = iterations / tasks;
-    let started = Instant::now();
-    let mut handles = Vec::new();
-    for t in 0..tasks {
-        let op = op.clone();
-        handles.push(tokio::spawn(async move {
-            let mut hist = new_hist();
-            let mut errors = 0u64;
-            for i in 0..per_task {
+    let done = match shape {
+        Shape::Sequential => {
+            for i in 0..iterations {
                 let t0 = Instant::now();
-                let ok = op(t * per_task + i).await.is_ok();
-                hist.saturating_record(
-                    u64::try_from(t0.elapsed().as_nanos())
-                        .unwrap_or(u64::MAX)
-                        .max(1),
-                );
+                let ok = op(i).await.is_ok();
+                hist.saturating_record(elapsed_ns(t0));
                 if !ok {
                     errors += 1;
                 }
             }
-            (hist, errors)
-        }));
-    }
-    let mut hist = new_hist();
-    let mut errors = 0;
-    for handle in handles {
-        let (h, e) = handle.await?;
-        hist.add(&h)?;
-        errors += e;
-    }
-    let concurrent = Row {
-        name: format!("{name}, {tasks} tasks"),
-        ops_per_s: (per_task * tasks) as f64 / started.elapsed().as_secs_f64(),
+            iterations
+        }
+        Shape::Concurrent(tasks) => {
+            let tasks = tasks.max(1);
+            let per_task = iterations / tasks;
+            let mut handles = Vec::new();
+            for t in 0..tasks {
+                let op = op.clone();
+                handles.push(tokio::spawn(async move {
+                    let mut hist = new_hist();
+                    let mut errors = 0u64;
+                    for i in 0..per_task {
+                        let t0 = Instant::now();
+                        let ok = op(t * per_task + i).await.is_ok();
+                        hist.saturating_record(elapsed_ns(t0));
+                        if !ok {
+                            errors += 1;
+                        }
+                    }
+                    (hist, errors)
+                }));
+            }
+            for handle in handles {
+                let (h, e) = handle.await?;
+                hist.add(&h)?;
+                errors += e;
+            }
+            per_task * tasks
+        }
+    };
+    Ok(Row {
+        name,
+        ops_per_s: done as f64 / started.elapsed().as_secs_f64(),
         hist,
         errors,
         cpu_us: None,
+    })
+}
+
+/// The embedded loops' results over all rounds: `sequential[i]` and `concurrent[i]` belong to
+/// `loops[i]`.
+struct EmbedResults {
+    sequential: Vec<Rounds>,
+    concurrent: Vec<Rounds>,
+}
+
+/// Runs the embedded `loops` in `settings.rounds` rounds, like the HTTP targets: in every round
+/// each loop runs sequentially (the loops in [`round_order`]), then each from `tasks`
+/// concurrent tasks (same order). Every run measures `iterations / rounds` calls after an
+/// unmeasured warm-up of a tenth of that in the same shape.
+async fn embedded_rounds(
+    loops: &[EmbedLoop],
+    settings: &Settings,
+    tasks: usize,
+) -> anyhow::Result<EmbedResults> {
+    let rounds = settings.rounds;
+    let tasks = tasks.max(1);
+    let per_round = (settings.iterations / rounds).max(tasks);
+    let warmup = (per_round / 10).max(tasks);
+    let legend: Vec<String> = loops
+        .iter()
+        .map(|l| format!("({}) {}", l.tag, l.name))
+        .collect();
+    println!("  loops: {}", legend.join(", "));
+    println!(
+        "  {rounds} rounds; per loop per round: {warmup} unmeasured + {per_round} measured \
+         calls, sequential loops first, then {tasks}-task loops; order alternating between rounds"
+    );
+    let shapes = [Shape::Sequential, Shape::Concurrent(tasks)];
+    let mut per_loop: [Vec<Vec<Row>>; 2] = [
+        loops.iter().map(|_| Vec::new()).collect(),
+        loops.iter().map(|_| Vec::new()).collect(),
+    ];
+    for round in 0..rounds {
+        let mut line = format!("  round {}/{rounds}:", round + 1);
+        for (s, shape) in shapes.iter().enumerate() {
+            line.push_str(match shape {
+                Shape::Sequential => " seq",
+                Shape::Concurrent(_) => "; tasks",
+            });
+            for i in round_order(loops.len(), round) {
+                let l = &loops[i];
+                let name = match shape {
+                    Shape::Sequential => format!("{}, sequential", l.name),
+                    Shape::Concurrent(n) => format!("{}, {n} tasks", l.name),
+                };
+                run_loop(name.clone(), &l.op, *shape, warmup).await?;
+                let row = run_loop(name, &l.op, *shape, per_round).await?;
+                line.push_str(&format!(" ({}) {:.0}", l.tag, row.ops_per_s));
+                if row.errors > 0 {
+                    line.push_str(&format!(" [{} errors]", row.errors));
+                }
+                per_loop[s][i].push(row);
+            }
+        }
+        println!("{line} ops/s");
+    }
+    let [seq, conc] = per_loop;
+    let merge = |shape: Shape, rows: Vec<Vec<Row>>| -> anyhow::Result<Vec<Rounds>> {
+        loops
+            .iter()
+            .zip(rows)
+            .map(|(l, rows)| {
+                let name = match shape {
+                    Shape::Sequential => format!("{}, sequential", l.name),
+                    Shape::Concurrent(n) => format!("{}, {n} tasks", l.name),
+                };
+                Rounds::merge(&name, rows)
+            })
+            .collect()
     };
-    Ok((sequential, concurrent))
+    Ok(EmbedResults {
+        sequential: merge(shapes[0], seq)?,
+        concurrent: merge(shapes[1], conc)?,
+    })
+}
+
+/// The verdict on an embedded cost ratio (applied to the median).
+fn embed_verdict(ratio: f64) -> String {
+    if ratio <= EMBED_CEILING {
+        format!("within the ceiling ({EMBED_CEILING}x)")
+    } else {
+        format!("ABOVE the ceiling ({EMBED_CEILING}x)")
+    }
+}
+
+/// `12.3 µs (median of the per-round differences, 10.1..15.0)`.
+fn describe_difference(a: &Rounds, b: &Rounds, f: impl Fn(&Row) -> f64) -> String {
+    let values: Vec<f64> = a
+        .per_round
+        .iter()
+        .zip(&b.per_round)
+        .map(|(x, y)| f(x) - f(y))
+        .collect();
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    format!(
+        "{:.1} µs (median of the per-round differences, {min:.1}..{max:.1})",
+        median(&values)
+    )
 }
 
 fn now_ms() -> i64 {
@@ -1344,8 +1440,8 @@ async fn embedded_section(
     println!();
     println!(
         "== Embedded: cache.get (hit) vs direct redis-rs on a multiplexed connection, \
-         {} iterations ==",
-        settings.iterations
+         {} iterations per loop over {} rounds ==",
+        settings.iterations, settings.rounds
     );
     let loading = Instant::now();
     let redwasm = redwasm::embed::Redwasm::connect(redis_url).await?;
@@ -1370,115 +1466,113 @@ async fn embedded_section(
         let cache = cache.clone();
         let keys = keys.clone();
         let expected = value.len();
-        loop_shapes(
-            "embedded cache.get",
-            settings.iterations,
-            cli.tasks,
-            move |i| {
-                let cache = cache.clone();
-                let keys = keys.clone();
-                async move {
-                    match cache.get(NS, &keys[i % keys.len()]).await {
-                        Ok(Some(entry)) if entry.value.len() == expected => Ok(()),
-                        other => bail!("embedded get: {other:?}"),
-                    }
+        EmbedLoop::new("e", "embedded cache.get", move |i| {
+            let cache = cache.clone();
+            let keys = keys.clone();
+            async move {
+                match cache.get(NS, &keys[i % keys.len()]).await {
+                    Ok(Some(entry)) if entry.value.len() == expected => Ok(()),
+                    other => bail!("embedded get: {other:?}"),
                 }
-            },
-        )
-        .await?
+            }
+        })
     };
     let get = {
         let redis = redis.clone();
         let keys = keys.clone();
-        loop_shapes(
-            "direct redis-rs GET",
-            settings.iterations,
-            cli.tasks,
-            move |i| {
-                let mut redis = redis.clone();
-                let key = format!("{PREFIX}plain:{}", keys[i % keys.len()]);
-                async move {
-                    let v: Option<Vec<u8>> =
-                        redis::cmd("GET").arg(key).query_async(&mut redis).await?;
-                    match v {
-                        Some(_) => Ok(()),
-                        None => bail!("direct GET: miss"),
-                    }
+        EmbedLoop::new("g", "direct redis-rs GET", move |i| {
+            let mut redis = redis.clone();
+            let key = format!("{PREFIX}plain:{}", keys[i % keys.len()]);
+            async move {
+                let v: Option<Vec<u8>> = redis::cmd("GET").arg(key).query_async(&mut redis).await?;
+                match v {
+                    Some(_) => Ok(()),
+                    None => bail!("direct GET: miss"),
                 }
-            },
-        )
-        .await?
+            }
+        })
     };
     let evalsha = {
         let redis = redis.clone();
         let keys = keys.clone();
         let sha1 = sha1.to_string();
-        loop_shapes(
-            "direct redis-rs EVALSHA get.lua",
-            settings.iterations,
-            cli.tasks,
-            move |i| {
-                let mut redis = redis.clone();
-                let key = &keys[i % keys.len()];
-                let base = format!("{PREFIX}c{{{NS}}}:");
-                let cmd = redis::cmd("EVALSHA")
-                    .arg(&sha1)
-                    .arg("4")
-                    .arg(format!("{base}e:{key}"))
-                    .arg(format!("{base}v"))
-                    .arg(format!("{base}s"))
-                    .arg(format!("{base}l:{key}"))
-                    .arg(now_ms())
-                    .arg(format!("{:032x}", rand::random::<u128>()))
-                    .arg(0_i64)
-                    .arg("1")
-                    .clone();
-                async move {
-                    let v: redis::Value = cmd.query_async(&mut redis).await?;
-                    match v {
-                        redis::Value::Array(items)
-                            if items.first() == Some(&redis::Value::Int(1)) =>
-                        {
-                            Ok(())
-                        }
-                        other => bail!("direct EVALSHA: not a fresh hit: {other:?}"),
+        EmbedLoop::new("s", "direct redis-rs EVALSHA get.lua", move |i| {
+            let mut redis = redis.clone();
+            let key = &keys[i % keys.len()];
+            let base = format!("{PREFIX}c{{{NS}}}:");
+            let cmd = redis::cmd("EVALSHA")
+                .arg(&sha1)
+                .arg("4")
+                .arg(format!("{base}e:{key}"))
+                .arg(format!("{base}v"))
+                .arg(format!("{base}s"))
+                .arg(format!("{base}l:{key}"))
+                .arg(now_ms())
+                .arg(format!("{:032x}", rand::random::<u128>()))
+                .arg(0_i64)
+                .arg("1")
+                .clone();
+            async move {
+                let v: redis::Value = cmd.query_async(&mut redis).await?;
+                match v {
+                    redis::Value::Array(items) if items.first() == Some(&redis::Value::Int(1)) => {
+                        Ok(())
                     }
+                    other => bail!("direct EVALSHA: not a fresh hit: {other:?}"),
                 }
-            },
-        )
-        .await?
+            }
+        })
     };
 
     println!();
-    print_rows(&[&embed.0, &evalsha.0, &get.0, &embed.1, &evalsha.1, &get.1]);
-    let seq_ratio = embed.0.mean_us() / get.0.mean_us();
-    let conc_ratio = get.1.ops_per_s / embed.1.ops_per_s;
-    let verdict = |r: f64| {
-        if r <= EMBED_CEILING {
-            format!("within the ceiling ({EMBED_CEILING}x)")
-        } else {
-            format!("ABOVE the ceiling ({EMBED_CEILING}x)")
-        }
+    let results = embedded_rounds(&[embed, evalsha, get], settings, cli.tasks).await?;
+    let [embed_seq, evalsha_seq, get_seq] = results.sequential.as_slice() else {
+        bail!("expected a result per embedded loop");
     };
+    let [embed_conc, evalsha_conc, get_conc] = results.concurrent.as_slice() else {
+        bail!("expected a result per embedded loop");
+    };
+
+    println!();
+    print_rounds(
+        &[
+            embed_seq,
+            evalsha_seq,
+            get_seq,
+            embed_conc,
+            evalsha_conc,
+            get_conc,
+        ],
+        "get",
+    );
+    let ops = |row: &Row| row.ops_per_s;
+    let seq_ratio = embed_seq.ratio(get_seq, Row::mean_us);
+    let conc_ratio = get_conc.ratio(embed_conc, ops);
+    println!();
     println!(
-        "  embedded/direct GET: sequential mean latency {seq_ratio:.2}x, 16-task throughput \
-         cost {conc_ratio:.2}x (ceiling {EMBED_CEILING}x)"
+        "  embedded/direct GET: sequential mean latency {}; {}-task throughput cost {} \
+         (ceiling {EMBED_CEILING}x, on the median)",
+        seq_ratio.describe(),
+        cli.tasks,
+        conc_ratio.describe()
     );
     println!(
-        "  wasm + host cost per get (sequential mean, embedded − direct EVALSHA): {:.1} µs; \
-         script cost (EVALSHA − GET): {:.1} µs",
-        embed.0.mean_us() - evalsha.0.mean_us(),
-        evalsha.0.mean_us() - get.0.mean_us()
+        "  wasm + host cost per get (sequential mean, embedded − direct EVALSHA): {}",
+        describe_difference(embed_seq, evalsha_seq, Row::mean_us)
     );
-    Ok(singles(vec![
+    println!(
+        "  script cost (sequential mean, EVALSHA − GET): {}",
+        describe_difference(evalsha_seq, get_seq, Row::mean_us)
+    );
+    Ok(vec![
         (
             "Embedded mean latency, sequential: embedded / direct GET".into(),
             seq_ratio,
-            verdict(seq_ratio),
+            embed_verdict(seq_ratio.median),
         ),
         (
             "Embedded p99 latency, sequential:  embedded / direct GET".into(),
-            embed.0.p99_us() / get.0.p99_us(),
+            embed_seq.ratio(get_seq, Row::p99_us),
             String::new(),
         ),
         (
@@ -1487,11 +1581,11 @@ async fn embedded_section(
                 cli.tasks
             ),
             conc_ratio,
-            verdict(conc_ratio),
+            embed_verdict(conc_ratio.median),
         ),
         (
             "Embedded mean latency, sequential: embedded / direct EVALSHA".into(),
-            embed.0.mean_us() / evalsha.0.mean_us(),
+            embed_seq.ratio(evalsha_seq, Row::mean_us),
             "wasm + host cost alone".into(),
         ),
         (
@@ -1499,13 +1593,13 @@ async fn embedded_section(
                 "Embedded ops/s, {} tasks:   direct EVALSHA / embedded",
                 cli.tasks
             ),
-            evalsha.1.ops_per_s / embed.1.ops_per_s,
+            evalsha_conc.ratio(embed_conc, ops),
             "wasm + host cost alone".into(),
         ),
         (
             "Direct mean latency, sequential:   EVALSHA / GET".into(),
-            evalsha.0.mean_us() / get.0.mean_us(),
+            evalsha_seq.ratio(get_seq, Row::mean_us),
             "script cost (reference)".into(),
         ),
-    ]))
+    ])
 }

@@ -249,8 +249,8 @@ pub(crate) async fn section(
     println!();
     println!(
         "== Rate limit, embedded: limiter.check vs direct redis-rs EVALSHA check.lua, \
-         {} iterations ==",
-        settings.iterations
+         {} iterations per loop over {} rounds ==",
+        settings.iterations, settings.rounds
     );
     let loading = Instant::now();
     let redwasm = redwasm::embed::Redwasm::connect(redis_url).await?;
@@ -288,71 +288,66 @@ pub(crate) async fn section(
         let limiter = limiter.clone();
         let keys = keys.clone();
         let policies = policies.clone();
-        loop_shapes(
-            "embedded limiter.check",
-            settings.iterations,
-            cli.tasks,
-            move |i| {
-                let limiter = limiter.clone();
-                let keys = keys.clone();
-                let policies = policies.clone();
-                async move {
-                    match limiter.check(&keys[i % keys.len()], &policies, 1).await {
-                        Ok(result) if result.allowed => Ok(()),
-                        other => bail!("embedded check: {other:?}"),
-                    }
+        EmbedLoop::new("e", "embedded limiter.check", move |i| {
+            let limiter = limiter.clone();
+            let keys = keys.clone();
+            let policies = policies.clone();
+            async move {
+                match limiter.check(&keys[i % keys.len()], &policies, 1).await {
+                    Ok(result) if result.allowed => Ok(()),
+                    other => bail!("embedded check: {other:?}"),
                 }
-            },
-        )
-        .await?
+            }
+        })
     };
     let direct = {
         let redis = redis.clone();
         let keys = keys.clone();
-        loop_shapes(
-            "direct redis-rs EVALSHA check.lua",
-            settings.iterations,
-            cli.tasks,
-            move |i| {
-                let mut redis = redis.clone();
-                let cmd = evalsha(&sha1, &keys[i % keys.len()]);
-                async move {
-                    let reply: Vec<i64> = cmd.query_async(&mut redis).await?;
-                    match reply.first() {
-                        Some(1) => Ok(()),
-                        _ => bail!("direct EVALSHA check.lua: not allowed: {reply:?}"),
-                    }
+        EmbedLoop::new("d", "direct redis-rs EVALSHA check.lua", move |i| {
+            let mut redis = redis.clone();
+            let cmd = evalsha(&sha1, &keys[i % keys.len()]);
+            async move {
+                let reply: Vec<i64> = cmd.query_async(&mut redis).await?;
+                match reply.first() {
+                    Some(1) => Ok(()),
+                    _ => bail!("direct EVALSHA check.lua: not allowed: {reply:?}"),
                 }
-            },
-        )
-        .await?
+            }
+        })
     };
     println!();
-    print_rows(&[&embed.0, &direct.0, &embed.1, &direct.1]);
-    let seq_ratio = embed.0.mean_us() / direct.0.mean_us();
-    let conc_ratio = direct.1.ops_per_s / embed.1.ops_per_s;
-    println!(
-        "  embedded/direct EVALSHA: sequential mean latency {seq_ratio:.2}x ({:+.1} µs per \
-         check), {}-task throughput cost {conc_ratio:.2}x (ceiling {EMBED_CEILING}x)",
-        embed.0.mean_us() - direct.0.mean_us(),
-        cli.tasks
-    );
-    let verdict = |r: f64| {
-        if r <= EMBED_CEILING {
-            format!("within the ceiling ({EMBED_CEILING}x)")
-        } else {
-            format!("ABOVE the ceiling ({EMBED_CEILING}x)")
-        }
+    let results = embedded_rounds(&[embed, direct], settings, cli.tasks).await?;
+    let [embed_seq, direct_seq] = results.sequential.as_slice() else {
+        bail!("expected a result per embedded loop");
     };
-    summary.extend(singles(vec![
+    let [embed_conc, direct_conc] = results.concurrent.as_slice() else {
+        bail!("expected a result per embedded loop");
+    };
+    println!();
+    print_rounds(&[embed_seq, direct_seq, embed_conc, direct_conc], "check");
+    let seq_ratio = embed_seq.ratio(direct_seq, Row::mean_us);
+    let conc_ratio = direct_conc.ratio(embed_conc, |row| row.ops_per_s);
+    println!();
+    println!(
+        "  embedded/direct EVALSHA: sequential mean latency {}; {}-task throughput cost {} \
+         (ceiling {EMBED_CEILING}x, on the median)",
+        seq_ratio.describe(),
+        cli.tasks,
+        conc_ratio.describe()
+    );
+    println!(
+        "  embedded − direct EVALSHA per check (sequential mean): {}",
+        describe_difference(embed_seq, direct_seq, Row::mean_us)
+    );
+    summary.extend([
         (
             "RL embedded mean latency, seq: embedded / direct EVALSHA".to_string(),
             seq_ratio,
-            verdict(seq_ratio),
+            embed_verdict(seq_ratio.median),
         ),
         (
             "RL embedded p99 latency, seq:  embedded / direct EVALSHA".to_string(),
-            embed.0.p99_us() / direct.0.p99_us(),
+            embed_seq.ratio(direct_seq, Row::p99_us),
             String::new(),
         ),
         (
@@ -361,8 +356,8 @@ pub(crate) async fn section(
                 cli.tasks
             ),
             conc_ratio,
-            verdict(conc_ratio),
+            embed_verdict(conc_ratio.median),
         ),
-    ]));
+    ]);
     Ok(summary)
 }
