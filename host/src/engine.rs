@@ -1,9 +1,10 @@
 //! The wasmtime engine, the linker every component is linked against, and the per-store state.
 //!
-//! One [`Runtime`] per process: a pooling-allocator engine with epoch interruption (a ticker
-//! thread advances the epoch, so a guest in a busy loop yields and can be timed out), a
-//! linker with WASI p2 + p3, `wasi:http` p2 + p3, Spin's Redis and variables, and the shared
-//! [`RedisPool`]. [`Runtime::load`] compiles a component once and pre-instantiates it.
+//! One [`Runtime`] per process: two pooling-allocator engines with epoch interruption (a
+//! ticker thread advances the epochs, so a guest in a busy loop yields and can be timed out),
+//! each with a linker: a plain one for WASIp2 components (WASI p2, `wasi:http` p2, Spin's
+//! Redis v2 and variables v2) and one with component-model-async for WASIp3 components
+//! (everything above plus the p3 and Spin v3 interfaces); and the shared [`RedisPool`]. [`Runtime::load`] compiles a component once and pre-instantiates it.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -84,6 +85,10 @@ pub struct ComponentSpec {
 pub struct LoadedComponent {
     /// What it was loaded from.
     pub spec: ComponentSpec,
+    /// The engine it was compiled for; its stores must use the same.
+    engine: Engine,
+    /// True when it runs on the engine with component-model-async support.
+    concurrent: bool,
     /// The pre-instance, for typed exports (embedding API).
     pub instance_pre: InstancePre<HostState>,
     /// The HTTP handler pre-instance, when the component exports one (p2 or p3).
@@ -96,6 +101,12 @@ impl LoadedComponent {
     /// True for a `wasi:http/handler@0.3` (WASIp3) component.
     pub fn is_p3(&self) -> bool {
         matches!(self.proxy_pre, Some(ProxyPre::P3(_)))
+    }
+
+    /// True when it runs on the engine with component-model-async support (WASIp3, or a
+    /// WASIp2 component importing an async Spin interface); false for plain WASIp2.
+    pub fn is_concurrent(&self) -> bool {
+        self.concurrent
     }
 }
 
@@ -159,21 +170,27 @@ impl WasiHttpHooks for OutboundHttpPolicy {
     }
 }
 
-/// The process-wide engine, linker and shared Redis pool.
-pub struct Runtime {
+/// One engine and its linker. WASIp2 components run on an engine without concurrency support:
+/// wasmtime then calls their exports and our async imports on a plain fiber instead of through
+/// the component-model-async task machinery (a host task record per import call, an event
+/// loop per export call).
+struct Flavour {
     engine: Engine,
     linker: Linker<HostState>,
-    redis: Arc<RedisPool>,
-    metrics: Arc<Metrics>,
-    stop_ticker: Arc<AtomicBool>,
 }
 
-impl Runtime {
-    /// Builds the engine (pooling allocator, epoch interruption) and the linker.
-    pub fn new(redis: Arc<RedisPool>, metrics: Arc<Metrics>) -> anyhow::Result<Self> {
+impl Flavour {
+    /// `concurrent`: WASIp3 + WASIp2 imports (Spin's async v3 interfaces included);
+    /// otherwise WASIp2 imports only. `pool_instances`: component instances the pooling
+    /// allocator reserves room for.
+    fn new(concurrent: bool, pool_instances: u32) -> anyhow::Result<Self> {
         let mut config = Config::new();
         config.wasm_component_model(true);
-        config.wasm_component_model_async(true);
+        if concurrent {
+            config.wasm_component_model_async(true);
+        } else {
+            config.concurrency_support(false);
+        }
         config.epoch_interruption(true);
         // For profiling guests: `perf record` then resolves JIT-compiled guest frames through
         // /tmp/perf-<pid>.map instead of showing bare addresses.
@@ -193,11 +210,11 @@ impl Runtime {
             }
         }
         let mut pool = PoolingAllocationConfig::default();
-        pool.total_component_instances(1000)
-            .total_core_instances(2000)
-            .total_memories(2000)
-            .total_tables(2000)
-            .total_stacks(1000)
+        pool.total_component_instances(pool_instances)
+            .total_core_instances(2 * pool_instances)
+            .total_memories(2 * pool_instances)
+            .total_tables(2 * pool_instances)
+            .total_stacks(pool_instances)
             .max_memory_size(256 << 20);
         // Pre-allocated slots only pay off when they are many; fall back when the pool cannot
         // be reserved (e.g. a small virtual address limit).
@@ -213,35 +230,80 @@ impl Runtime {
 
         let mut linker: Linker<HostState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow_err)?;
-        wasmtime_wasi::p3::add_to_linker(&mut linker).map_err(anyhow_err)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(anyhow_err)?;
-        wasmtime_wasi_http::p3::add_to_linker(&mut linker).map_err(anyhow_err)?;
-        crate::redis::add_to_linker(&mut linker, |s: &mut HostState| RedisCtxView {
-            ctx: &s.redis,
-            table: &mut s.table,
-        })
-        .map_err(anyhow_err)?;
-        crate::variables::add_to_linker(&mut linker, |s: &mut HostState| &mut s.variables)
-            .map_err(anyhow_err)?;
+        fn redis_view(s: &mut HostState) -> RedisCtxView<'_> {
+            RedisCtxView {
+                ctx: &s.redis,
+                table: &mut s.table,
+            }
+        }
+        fn variables_view(s: &mut HostState) -> &mut VariablesCtx {
+            &mut s.variables
+        }
+        if concurrent {
+            wasmtime_wasi::p3::add_to_linker(&mut linker).map_err(anyhow_err)?;
+            wasmtime_wasi_http::p3::add_to_linker(&mut linker).map_err(anyhow_err)?;
+            crate::redis::add_to_linker(&mut linker, redis_view).map_err(anyhow_err)?;
+            crate::variables::add_to_linker(&mut linker, variables_view).map_err(anyhow_err)?;
+        } else {
+            crate::redis::add_v2_to_linker(&mut linker, redis_view).map_err(anyhow_err)?;
+            crate::variables::add_v2_to_linker(&mut linker, variables_view).map_err(anyhow_err)?;
+        }
+        Ok(Flavour { engine, linker })
+    }
+
+    /// Compiles and links `spec`'s component for this engine.
+    fn prepare(&self, spec: &ComponentSpec) -> anyhow::Result<(Engine, InstancePre<HostState>)> {
+        let component = load_component(&self.engine, &spec.source)
+            .with_context(|| format!("component `{}`", spec.id))?;
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(anyhow_err)
+            .with_context(|| format!("link component `{}`", spec.id))?;
+        Ok((self.engine.clone(), instance_pre))
+    }
+}
+
+/// The process-wide engines, linkers and shared Redis pool.
+pub struct Runtime {
+    /// WASIp2 components: no component-model-async machinery.
+    plain: Flavour,
+    /// WASIp3 components, and WASIp2 ones importing an async (v3) Spin interface.
+    concurrent: Flavour,
+    redis: Arc<RedisPool>,
+    metrics: Arc<Metrics>,
+    stop_ticker: Arc<AtomicBool>,
+}
+
+impl Runtime {
+    /// Builds the engines (pooling allocator, epoch interruption) and their linkers.
+    pub fn new(redis: Arc<RedisPool>, metrics: Arc<Metrics>) -> anyhow::Result<Self> {
+        let plain = Flavour::new(false, 1000)?;
+        // WASIp3 components are the exception today: a smaller pool keeps the address space
+        // the two engines reserve modest.
+        let concurrent = Flavour::new(true, 250)?;
 
         let stop_ticker = Arc::new(AtomicBool::new(false));
         {
-            let engine = engine.clone();
+            let engines = [plain.engine.clone(), concurrent.engine.clone()];
             let stop = stop_ticker.clone();
             std::thread::Builder::new()
                 .name("redwasm-epoch".into())
                 .spawn(move || {
                     while !stop.load(Ordering::Relaxed) {
                         std::thread::sleep(EPOCH_TICK);
-                        engine.increment_epoch();
+                        for engine in &engines {
+                            engine.increment_epoch();
+                        }
                     }
                 })
                 .context("spawn the epoch ticker")?;
         }
 
         Ok(Runtime {
-            engine,
-            linker,
+            plain,
+            concurrent,
             redis,
             metrics,
             stop_ticker,
@@ -258,11 +320,6 @@ impl Runtime {
         &self.metrics
     }
 
-    /// The wasmtime engine.
-    pub fn engine(&self) -> &Engine {
-        &self.engine
-    }
-
     /// Compiles and pre-instantiates a component. Fails when it imports something the host
     /// does not provide (the error names the import).
     pub fn load(&self, spec: ComponentSpec) -> anyhow::Result<Arc<LoadedComponent>> {
@@ -275,13 +332,17 @@ impl Runtime {
                 );
             }
         }
-        let component = load_component(&self.engine, &spec.source)
-            .with_context(|| format!("component `{}`", spec.id))?;
-        let instance_pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(anyhow_err)
-            .with_context(|| format!("link component `{}`", spec.id))?;
+        // WASIp2 first (the cheaper engine); a component the plain engine cannot compile
+        // (component-model-async ABI) or link (WASIp3 or Spin v3 imports) gets the
+        // concurrent one, whose error is the one reported when both fail.
+        let (engine, instance_pre, concurrent) = match self.plain.prepare(&spec) {
+            Ok((engine, pre)) => (engine, pre, false),
+            Err(plain_error) => {
+                let (engine, pre) = self.concurrent.prepare(&spec)?;
+                tracing::debug!(component = %spec.id, error = %format!("{plain_error:#}"), "needs the concurrent engine");
+                (engine, pre, true)
+            }
+        };
         let proxy_pre =
             match wasmtime_wasi_http::p3::bindings::ServicePre::new(instance_pre.clone()) {
                 Ok(pre) => Some(ProxyPre::P3(pre)),
@@ -298,6 +359,8 @@ impl Runtime {
         .map_err(|e| anyhow::anyhow!("component `{}`: {e}", spec.id))?;
         Ok(Arc::new(LoadedComponent {
             spec,
+            engine,
+            concurrent,
             instance_pre,
             proxy_pre,
             redis,
@@ -331,7 +394,7 @@ impl Runtime {
             variables: component.spec.variables.clone(),
             limits,
         };
-        let mut store = Store::new(&self.engine, state);
+        let mut store = Store::new(&component.engine, state);
         store.limiter(|s| &mut s.limits);
         // Yield to the executor every tick: a guest spinning in a loop cannot starve other
         // requests, and the handler's expiration (polled outside the store) can drop it.

@@ -394,6 +394,14 @@ pub fn add_to_linker<T: Send + 'static>(
     v3::wit::add_to_linker::<T, HasSelf<VariablesCtx>>(linker, get_ctx)
 }
 
+/// Adds only `fermyon:spin/variables@2.0.0`: for an engine without component-model-async.
+pub fn add_v2_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    get_ctx: fn(&mut T) -> &mut VariablesCtx,
+) -> wasmtime::Result<()> {
+    wit::add_to_linker::<T, HasSelf<VariablesCtx>>(linker, get_ctx)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

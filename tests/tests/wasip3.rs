@@ -2,7 +2,8 @@
 //! exporting `wasi:http/handler@0.3.0` and importing `spin:redis/redis@3.0.0`; built by
 //! tests/build.rs) served by the in-process host against a real redis-server.
 //!
-//! - the host detects the flavour: `/health` lists the component as `wasip3`;
+//! - the host detects the flavour: `/health` lists the component as `wasip3`, run by the
+//!   engine with component-model-async;
 //! - `spin:redis/redis@3.0.0` works through HTTP: `INCR` returns increasing values, stored
 //!   in the real Redis under the component's sandbox prefix;
 //! - one instance serves several requests at once (`max_concurrent_per_instance`): two
@@ -122,6 +123,7 @@ async fn health_reports_the_component_as_wasip3() {
         .find(|c| c["id"] == "p3")
         .unwrap_or_else(|| panic!("no p3 component in {health}"));
     assert_eq!(p3_entry["flavour"], "wasip3", "{health}");
+    assert_eq!(p3_entry["engine"], "concurrent", "{health}");
     assert_eq!(health["redis"]["connected"], true, "{health}");
 }
 

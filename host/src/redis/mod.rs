@@ -461,6 +461,15 @@ pub fn add_to_linker<T: Send + 'static>(
     Ok(())
 }
 
+/// Adds only `fermyon:spin/redis@2.0.0`: for an engine without component-model-async, which
+/// cannot host v3's async functions.
+pub fn add_v2_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    f: fn(&mut T) -> RedisCtxView<'_>,
+) -> wasmtime::Result<()> {
+    v2::add_to_linker(linker, f)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,7 @@ pub(super) async fn health(app: &HttpApp) -> Response<Body> {
             serde_json::json!({
                 "id": c.spec.id,
                 "flavour": if c.is_p3() { "wasip3" } else { "wasip2" },
+                "engine": if c.is_concurrent() { "concurrent" } else { "plain" },
                 "max_instance_reuse": c.spec.settings.max_instance_reuse,
             })
         })

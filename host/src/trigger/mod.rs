@@ -2,12 +2,16 @@
 //! component, and serves `/health` and `/metrics` itself.
 //!
 //! # Layout
-//! - [`HttpApp`]: the routing table, one `ProxyHandler` per component, limits.
+//! - [`HttpApp`]: the routing table, one handler per component, limits.
 //! - [`run`]: accept loop with graceful shutdown (`run(listener, app, shutdown)`).
-//! - `handler`: instance creation, reuse and expiry for wasmtime-wasi-http's `ProxyHandler`.
+//! - `direct`: WASIp2 components, called from the connection task (instance reuse and
+//!   expiry of its own).
+//! - `handler`: WASIp3 components (and WASIp2 ones on the concurrent engine) through
+//!   wasmtime-wasi-http's `ProxyHandler`: instance creation, reuse, concurrency and expiry.
 //! - `health`: `/health` and `/metrics`.
 //! - `problem`: RFC 9457 responses for errors the host answers itself.
 
+mod direct;
 mod handler;
 mod health;
 mod problem;
@@ -29,7 +33,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use wasmtime_wasi_http::handler::{ExpirationError, InstantiationError, ProxyHandler};
+use wasmtime_wasi_http::handler::{ExpirationError, InstantiationError, ProxyHandler, ProxyPre};
 
 use crate::engine::{LoadedComponent, Runtime};
 use crate::routes::Router;
@@ -65,7 +69,25 @@ impl Default for TriggerLimits {
 
 struct Served {
     component: Arc<LoadedComponent>,
-    handler: ProxyHandler<handler::ComponentHandler>,
+    handler: Handler,
+}
+
+/// How a component's requests are run.
+enum Handler {
+    /// A WASIp2 component on the plain engine.
+    Direct(Arc<direct::DirectHandler>),
+    /// Anything on the concurrent engine.
+    Proxy(ProxyHandler<handler::ComponentHandler>),
+}
+
+/// Why a component produced no response.
+pub(crate) enum Failure {
+    /// It overran its deadline (the instance is discarded).
+    Expired,
+    /// No instance could be created.
+    Instantiation(String),
+    /// It trapped, answered with an error, or returned without a response.
+    Component(String),
 }
 
 /// Everything the server needs to answer requests.
@@ -91,19 +113,22 @@ impl HttpApp {
         let mut table = Vec::new();
         for (route, component) in routes {
             let id = component.spec.id.clone();
-            if component.proxy_pre.is_none() {
-                anyhow::bail!(
+            let handler = match &component.proxy_pre {
+                None => anyhow::bail!(
                     "component `{id}` is routed at `{route}` but exports no wasi:http handler"
-                );
-            }
-            table.push((route, id.clone()));
-            components.entry(id).or_insert_with(|| Served {
-                handler: ProxyHandler::new(handler::ComponentHandler::new(
+                ),
+                Some(ProxyPre::P2(pre)) if !component.is_concurrent() => Handler::Direct(
+                    direct::DirectHandler::new(runtime.clone(), component.clone(), pre.clone()),
+                ),
+                Some(_) => Handler::Proxy(ProxyHandler::new(handler::ComponentHandler::new(
                     runtime.clone(),
                     component.clone(),
-                )),
-                component,
-            });
+                ))),
+            };
+            table.push((route, id.clone()));
+            components
+                .entry(id)
+                .or_insert_with(|| Served { handler, component });
         }
         let router = Router::build(&table)?;
         let inflight = Arc::new(Semaphore::new(limits.max_inflight));
@@ -226,20 +251,36 @@ impl HttpApp {
         let id = served.component.spec.id.as_str();
         // The instance itself is torn down a little later (see `handler`); the client gets its
         // 504 at the deadline, whatever the guest is doing.
-        let result =
-            tokio::time::timeout(settings.request_timeout, served.handler.handle((), request))
-                .await;
+        let result = tokio::time::timeout(settings.request_timeout, async {
+            match &served.handler {
+                Handler::Direct(direct) => direct.handle(request).await,
+                Handler::Proxy(proxy) => proxy
+                    .handle((), request)
+                    .await
+                    .map_err(|error| proxy_failure(&error)),
+            }
+        })
+        .await;
         let response = if over_limit.load(Ordering::Relaxed) {
             body_too_large(limit)
         } else {
             match result {
                 Ok(Ok(response)) => response,
-                Ok(Err(error)) if started.elapsed() >= settings.request_timeout => {
-                    tracing::debug!(component = id, error = %format!("{error:?}"), "timed out");
+                Ok(Err(failure)) if started.elapsed() >= settings.request_timeout => {
+                    if let Failure::Instantiation(error) | Failure::Component(error) = &failure {
+                        tracing::debug!(component = id, %error, "timed out");
+                    }
                     timed_out(id, settings.request_timeout)
                 }
-                Ok(Err(error)) => failure_response(id, &error, settings.request_timeout),
-                Err(_) => timed_out(id, settings.request_timeout),
+                Ok(Err(failure)) => failure_response(id, failure, settings.request_timeout),
+                Err(_) => {
+                    // The direct handler's call was dropped with the timeout, and its
+                    // instance with it; `ProxyHandler` counts its own teardowns.
+                    if let Handler::Direct(direct) = &served.handler {
+                        direct.record_timeout();
+                    }
+                    timed_out(id, settings.request_timeout)
+                }
             }
         };
         self.runtime
@@ -278,23 +319,38 @@ fn timed_out(id: &str, timeout: Duration) -> Response<Body> {
     )
 }
 
-/// Maps a handler failure to a problem response; the failed instance is already discarded.
-fn failure_response(id: &str, error: &wasmtime::Error, timeout: Duration) -> Response<Body> {
+/// Classifies a `ProxyHandler` error.
+fn proxy_failure(error: &wasmtime::Error) -> Failure {
     if error.downcast_ref::<ExpirationError>().is_some() {
-        return timed_out(id, timeout);
+        Failure::Expired
+    } else if error.downcast_ref::<InstantiationError<()>>().is_some() {
+        Failure::Instantiation(format!("{error:?}"))
+    } else {
+        Failure::Component(format!("{error:?}"))
     }
-    if error.downcast_ref::<InstantiationError<()>>().is_some() {
-        tracing::warn!(component = id, error = %format!("{error:?}"), "instantiation failed");
-        return problem(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &format!("component `{id}` could not be instantiated; retry shortly"),
-        );
+}
+
+/// Maps a handler failure to a problem response; a trapped instance is already discarded.
+fn failure_response(id: &str, failure: Failure, timeout: Duration) -> Response<Body> {
+    match failure {
+        Failure::Expired => timed_out(id, timeout),
+        Failure::Instantiation(error) => {
+            tracing::warn!(component = id, %error, "instantiation failed");
+            problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!("component `{id}` could not be instantiated; retry shortly"),
+            )
+        }
+        Failure::Component(error) => {
+            tracing::warn!(component = id, %error, "component failed");
+            problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &format!(
+                    "component `{id}` failed while handling the request; the instance was discarded"
+                ),
+            )
+        }
     }
-    tracing::warn!(component = id, error = %format!("{error:?}"), "component failed");
-    problem(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        &format!("component `{id}` failed while handling the request; the instance was discarded"),
-    )
 }
 
 fn content_length(request: &Request<Incoming>) -> Option<u64> {
