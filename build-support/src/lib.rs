@@ -72,12 +72,12 @@ fn wasm_cargo(target_dir: &Path) -> Command {
         "--target-dir",
     ])
     .arg(target_dir);
-    // Small .wasm files compile faster at load time; debug info is no use in them here.
-    cmd.env("CARGO_PROFILE_RELEASE_DEBUG", "false")
-        .env("CARGO_PROFILE_RELEASE_STRIP", "true");
-    // Flags meant for the host build (coverage, sanitizers, clippy's wrapper) must not leak
-    // into the wasm build.
+    // Flags meant for the host build (coverage, sanitizers, clippy's wrapper, profile
+    // overrides) must not leak into the wasm build: it is the same build `spin build` runs, so
+    // that neither rebuilds over the other (the components' profile is in Cargo.toml).
     for var in [
+        "CARGO_PROFILE_RELEASE_DEBUG",
+        "CARGO_PROFILE_RELEASE_STRIP",
         "CARGO_ENCODED_RUSTFLAGS",
         "RUSTFLAGS",
         "CARGO_BUILD_RUSTFLAGS",
