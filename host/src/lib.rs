@@ -7,7 +7,8 @@
 //! - [`variables`]: `fermyon:spin/variables@2.0.0` from the manifest and `SPIN_VARIABLE_*`.
 //! - [`redis`]: `fermyon:spin/redis@2.0.0` and `spin:redis/redis@3.0.0`: shared multiplexed
 //!   connections, a bounded pool for blocking commands, and the key-namespace sandbox.
-//! - [`engine`]: the wasmtime engine, linker and per-store state shared by every trigger.
+//! - [`engine`]: the wasmtime engines (plain for WASIp2, component-model-async for WASIp3),
+//!   their linkers and the per-store state shared by every trigger.
 //! - [`trigger`]: the HTTP trigger (hyper server, instance reuse, limits, shutdown).
 //! - [`embedded_redis`]: a `redis-server` the host starts and owns when no `REDIS_URL` is set.
 //! - [`embed`]: the typed Rust API other programs use to call the components directly.
