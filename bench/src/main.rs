@@ -431,6 +431,19 @@ impl ChildGuard {
     }
 }
 
+/// Starts the native baseline (`native_cache`, which serves both the cache and the rate-limit
+/// routes) on a free loopback port against `redis_url`.
+fn spawn_native(
+    native_bin: &Path,
+    redis_url: &str,
+    log: &Path,
+) -> anyhow::Result<(ChildGuard, SocketAddr)> {
+    let addr: SocketAddr = ([127, 0, 0, 1], redwasm_testkit::free_port()).into();
+    let mut command = Command::new(native_bin);
+    command.args(["--listen", &addr.to_string(), "--redis-url", redis_url]);
+    Ok((ChildGuard::spawn("native_cache", command, log)?, addr))
+}
+
 fn find_binary(bin_dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
     let path = bin_dir.join(name);
     if !path.exists() {
@@ -1032,15 +1045,8 @@ async fn http_section(
     println!("    hit headers: {host_headers}");
 
     // (b) and (c): the native baseline.
-    let native_addr: SocketAddr = ([127, 0, 0, 1], redwasm_testkit::free_port()).into();
-    let mut command = Command::new(&native_bin);
-    command.args([
-        "--listen",
-        &native_addr.to_string(),
-        "--redis-url",
-        redis_url,
-    ]);
-    let mut native = ChildGuard::spawn("native_cache", command, &logs.join("native_cache.log"))?;
+    let (mut native, native_addr) =
+        spawn_native(&native_bin, redis_url, &logs.join("native_cache.log"))?;
     wait_http_ready(&mut native, native_addr, &plain_paths[0]).await?;
     let native_headers = verify_hit(native_addr, &cache_paths[0], value, true).await?;
     verify_hit(native_addr, &plain_paths[0], value, false).await?;

@@ -160,16 +160,8 @@ pub(crate) async fn section(
     if exists != 1 {
         bail!("the host's check did not write {expected_key}: key layout differs");
     }
-    let native_addr: SocketAddr = ([127, 0, 0, 1], redwasm_testkit::free_port()).into();
-    let mut command = Command::new(&native_bin);
-    command.args([
-        "--listen",
-        &native_addr.to_string(),
-        "--redis-url",
-        redis_url,
-    ]);
-    let mut native =
-        ChildGuard::spawn("native_cache", command, &logs.join("native_ratelimit.log"))?;
+    let (mut native, native_addr) =
+        spawn_native(&native_bin, redis_url, &logs.join("native_ratelimit.log"))?;
     wait_http_ready(&mut native, native_addr, "/plain/k0").await?;
     let (native_headers, native_body) = verify_check(native_addr, &keys[0]).await?;
     println!("  native_cache pid {} on {native_addr}", native.child.id());

@@ -20,14 +20,12 @@ use wasmtime::Store;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 
+use super::handler::TEARDOWN_GRACE;
 use super::{Body, Failure};
 use crate::engine::{HostState, LoadedComponent, Runtime, http_view};
 
 /// Idle instances kept per component; more are dropped when they come back.
 const MAX_IDLE_INSTANCES: usize = 128;
-
-/// Extra time past the request timeout a guest still streaming its response body may run.
-const STREAMING_GRACE: Duration = Duration::from_millis(500);
 
 /// An instance between requests.
 struct Idle {
@@ -137,7 +135,7 @@ impl DirectHandler {
             response = &mut rx => {
                 // The guest is still writing the body: let it finish on its own task, within
                 // the request's deadline plus a grace period.
-                let limit = self.component.spec.settings.request_timeout + STREAMING_GRACE;
+                let limit = self.component.spec.settings.request_timeout + TEARDOWN_GRACE;
                 let this = self.clone();
                 tokio::spawn(async move {
                     if tokio::time::timeout(limit, call).await.is_err() {

@@ -15,9 +15,10 @@ use wasmtime_wasi_http::handler::{
 
 use crate::engine::{HostState, LoadedComponent, Runtime, http_view};
 
-/// Extra time past the request timeout before a whole instance is torn down from outside the
-/// store (the per-request expiration normally fires first).
-const TEARDOWN_GRACE: Duration = Duration::from_millis(500);
+/// Extra time past the request timeout before an instance still running is torn down from
+/// outside its store: a `ProxyHandler` worker stuck in a request (the per-request expiration
+/// normally fires first), or a WASIp2 call still streaming its response body (`direct`).
+pub(super) const TEARDOWN_GRACE: Duration = Duration::from_millis(500);
 
 /// Creates and governs the instances of one component.
 pub(crate) struct ComponentHandler {

@@ -7,6 +7,16 @@ use serde_json::{Value, json};
 
 use crate::common::{Target, header, problem, unique};
 
+/// `POST /v1/ratelimit/check` with `body` as JSON.
+async fn post_check(t: &Target, body: &Value) -> reqwest::Response {
+    t.http
+        .post(t.url("/v1/ratelimit/check"))
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// POSTs a check and returns (status, RateLimit-Policy, RateLimit, Retry-After, body).
 async fn check(
     t: &Target,
@@ -18,13 +28,7 @@ async fn check(
     Option<String>,
     Value,
 ) {
-    let response = t
-        .http
-        .post(t.url("/v1/ratelimit/check"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let response = post_check(t, &body).await;
     let status = response.status();
     let policy = header(&response, "ratelimit-policy");
     let ratelimit = header(&response, "ratelimit");
@@ -192,14 +196,7 @@ async fn bad_input_gets_a_problem_naming_the_field() {
         (json!({"key": key, "policies": [good], "extra": 1}), "extra"),
     ];
     for (body, field) in cases {
-        let response = t
-            .http
-            .post(t.url("/v1/ratelimit/check"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let problem = problem(response, StatusCode::BAD_REQUEST).await;
+        let problem = problem(post_check(&t, &body).await, StatusCode::BAD_REQUEST).await;
         assert_eq!(problem["field"], field, "{body} → {problem}");
     }
     let not_json = t
