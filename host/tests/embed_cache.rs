@@ -158,3 +158,97 @@ async fn compute_errors_propagate_and_nothing_is_cached() {
     }
     assert!(cache.get("ns", "fails").await.unwrap().is_none());
 }
+
+/// The `hits` counter as Redis holds it (the component id `cache` is the key prefix).
+fn stored_hits(redis: &RedisServer, ns: &str) -> i64 {
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let hits: Option<i64> = redis::cmd("HGET")
+        .arg(format!("cache:c{{{ns}}}:s"))
+        .arg("hits")
+        .query(&mut conn)
+        .unwrap();
+    hits.unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fresh_hits_reach_redis_in_the_background_and_stats_includes_them_at_once() {
+    let redis = RedisServer::start();
+    let redwasm = Redwasm::connect(&redis.url()).await.unwrap();
+    let cache = Arc::new(redwasm.cache().await.unwrap());
+    cache
+        .set("ns", "k", b"v", &SetOptions::ttl_s(60))
+        .await
+        .unwrap();
+    let readers: Vec<_> = (0..50)
+        .map(|_| {
+            let cache = cache.clone();
+            tokio::spawn(async move { cache.get("ns", "k").await.unwrap().is_some() })
+        })
+        .collect();
+    for reader in readers {
+        assert!(reader.await.unwrap());
+    }
+    // Written by the background flusher, without any call on the handle.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while stored_hits(&redis, "ns") < 50 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(stored_hits(&redis, "ns"), 50);
+
+    for _ in 0..5 {
+        assert!(cache.get("ns", "k").await.unwrap().is_some());
+    }
+    assert!(cache.get("ns", "absent").await.unwrap().is_none());
+    let stats = cache.stats("ns").await.unwrap();
+    assert_eq!((stats.hits, stats.misses, stats.stale_hits), (55, 1, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hit_counts_wait_out_a_redis_outage_and_a_dropped_handle_writes_its_last_batch() {
+    let mut redis = RedisServer::start();
+    let redwasm = Redwasm::connect(&redis.url())
+        .await
+        .unwrap()
+        // Only explicit flushes during this test.
+        .with_hit_flush_interval(Duration::from_secs(3600));
+    let cache = redwasm.cache().await.unwrap();
+    cache
+        .set("ns", "k", b"v", &SetOptions::ttl_s(60))
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        assert!(cache.get("ns", "k").await.unwrap().is_some());
+    }
+    assert_eq!(stored_hits(&redis, "ns"), 0, "batched, not written yet");
+
+    redis.stop();
+    assert!(cache.flush_stats().await.is_err());
+    redis.restart();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let flushed = loop {
+        match cache.flush_stats().await {
+            Ok(()) => break true,
+            Err(_) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(_) => break false,
+        }
+    };
+    assert!(flushed, "the flush succeeds once Redis is back");
+    assert_eq!(stored_hits(&redis, "ns"), 3, "no count lost to the outage");
+
+    cache
+        .set("ns", "k", b"v", &SetOptions::ttl_s(60))
+        .await
+        .unwrap();
+    assert!(cache.get("ns", "k").await.unwrap().is_some());
+    drop(cache);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while stored_hits(&redis, "ns") < 4 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(stored_hits(&redis, "ns"), 4);
+}

@@ -56,7 +56,7 @@ fn allowlist_accepts_spin_interfaces_and_rejects_others() {
     assert!(spin_provides("wasi:io/streams@0.2.0"));
     assert!(spin_provides("wasi:http/types@0.2.6"));
     assert!(spin_provides("fermyon:spin/redis@2.0.0"));
-    assert!(!spin_provides("redwasm:cache/cache@0.1.0"));
+    assert!(!spin_provides("redwasm:cache/cache@0.2.0"));
     assert!(!spin_provides("wasi:http/types@0.3.0-rc-2026-03-15"));
     assert!(!spin_provides("fermyon:spin/redis@9.0.0"));
     assert!(!spin_provides("wasi:keyvalue/store@0.2.0-draft"));

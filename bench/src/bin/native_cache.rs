@@ -1,7 +1,8 @@
 //! `native_cache`: the native baseline of the benchmark — axum + redis-rs serving
 //! `GET /v1/cache/{ns}/{key}` with exactly the Redis work the wasm cache component does on a
-//! read: one `EVALSHA` of `components/cache/lua/get.lua` with the same four keys (including
-//! the host's `cache:` sandbox prefix) and the same four arguments, answering a hit with the
+//! counted read over HTTP: one `EVALSHA` of `components/cache/lua/get.lua` with the same five
+//! keys (including the host's `cache:` sandbox prefix) and the same four arguments, decoding
+//! the stored entry with the component's own `record` module, answering a hit with the
 //! same status, body and headers (`Content-Type`, `Age`, `Cache-Status`, `X-Correlation-Id`).
 //!
 //! `GET /plain/{key}` is the reference floor: one plain `GET cache:plain:{key}`.
@@ -28,6 +29,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use clap::Parser;
 use redis::aio::MultiplexedConnection;
+use redwasm_cache::record::Record;
 
 /// The cache component's read script, byte for byte.
 const GET_LUA: &str = include_str!("../../../components/cache/lua/get.lua");
@@ -168,11 +170,12 @@ async fn cache_get(
     let mut redis = state.redis.clone();
     let reply: redis::RedisResult<redis::Value> = redis::cmd("EVALSHA")
         .arg(&state.sha1)
-        .arg("4")
-        .arg(format!("{base}e:{key}"))
+        .arg("5")
+        .arg(format!("{base}d:{key}"))
         .arg(format!("{base}v"))
         .arg(format!("{base}s"))
         .arg(format!("{base}l:{key}"))
+        .arg(format!("{base}r:{key}"))
         .arg(now)
         .arg(&token)
         .arg(0_i64)
@@ -200,17 +203,16 @@ async fn cache_get(
         Some(redis::Value::Int(status)) => *status,
         _ => -1,
     };
-    match (status, values.get(1), values.get(2), values.get(3)) {
-        (
-            1 | 2,
-            Some(redis::Value::BulkString(body)),
-            Some(redis::Value::BulkString(content_type)),
-            Some(redis::Value::Int(stored_ms)),
-        ) => {
-            let age_s = now.saturating_sub(*stored_ms).max(0) / 1000;
-            let mut response = (StatusCode::OK, body.clone()).into_response();
+    let record = match values.get(1) {
+        Some(redis::Value::BulkString(stored)) if matches!(status, 1 | 2) => Record::decode(stored),
+        _ => None,
+    };
+    match (status, record) {
+        (1 | 2, Some(record)) => {
+            let age_s = now.saturating_sub(record.stored_ms as i64).max(0) / 1000;
+            let mut response = (StatusCode::OK, record.body.to_vec()).into_response();
             let headers = response.headers_mut();
-            if let Ok(value) = HeaderValue::from_bytes(content_type) {
+            if let Ok(value) = HeaderValue::from_str(record.content_type) {
                 headers.insert(header::CONTENT_TYPE, value);
             }
             headers.insert(header::AGE, HeaderValue::from(age_s));
@@ -222,7 +224,7 @@ async fn cache_get(
                     CACHE_STATUS_HIT
                 }),
             );
-            if let Some(redis::Value::BulkString(token)) = values.get(4)
+            if let Some(redis::Value::BulkString(token)) = values.get(2)
                 && let Ok(value) = HeaderValue::from_bytes(token)
             {
                 headers.insert("redwasm-revalidate", value);

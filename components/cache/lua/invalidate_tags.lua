@@ -8,26 +8,45 @@
 --
 -- Entry keys are dynamic (the members of the tag sets), so they are derived from KEYS[1] by
 -- string operations only: dropping its final "v" leaves "<prefix>c{<ns>}:", which keeps the
--- host's sandbox prefix and the hash tag; "e:<member>" is appended. Members are key
--- suffixes, never full key names.
+-- host's sandbox prefix and the hash tag; "d:<member>" (entry) and "r:<member>" (its
+-- revalidate claim) are appended. Members are key suffixes, never full key names.
 --
--- A member is removed only if its entry still carries the tag (field "t:<tag>"): an entry
--- re-set without the tag survives. Only live entries of the current version are counted.
+-- A member is removed only if its entry still carries the tag (a tag line of the entry's
+-- header, see src/record.rs): an entry re-set without the tag survives. Only live entries of
+-- the current version are counted.
 --
 -- Reply: {n} the number of live entries removed.
 local now = tonumber(ARGV[1])
 local base = string.sub(KEYS[1], 1, -2)
 local version = redis.call('GET', KEYS[1]) or '0'
+
+-- The header: "<v> <st> <fu> <su> <n>\n<content type>\n" then n lines, one per tag.
+local function carries(e, tag)
+  local first = string.find(e, '\n', 1, true)
+  if not first then return false end
+  local n = tonumber(string.match(string.sub(e, 1, first - 1), ' (%d+)$'))
+  local pos = string.find(e, '\n', first + 1, true)
+  for _ = 1, n or 0 do
+    if not pos then return false end
+    local stop = string.find(e, '\n', pos + 1, true)
+    if not stop then return false end
+    if string.sub(e, pos + 1, stop - 1) == tag then return true end
+    pos = stop
+  end
+  return false
+end
+
 local removed = 0
 for i = 3, #KEYS do
-  local tag_field = 't:' .. ARGV[i - 1]
+  local tag = ARGV[i - 1]
   local members = redis.call('SMEMBERS', KEYS[i])
   for _, member in ipairs(members) do
-    local entry_key = base .. 'e:' .. member
-    local e = redis.call('HMGET', entry_key, tag_field, 'v', 'su')
-    if e[1] then
-      if e[2] == version and now < tonumber(e[3]) then removed = removed + 1 end
-      redis.call('DEL', entry_key)
+    local entry_key = base .. 'd:' .. member
+    local e = redis.call('GET', entry_key)
+    if e and carries(e, tag) then
+      local v, su = string.match(e, '^(%d+) %d+ %d+ (%d+) ')
+      if v == version and now < tonumber(su) then removed = removed + 1 end
+      redis.call('DEL', entry_key, base .. 'r:' .. member)
       redis.call('ZREM', KEYS[2], member)
     end
   end

@@ -5,6 +5,7 @@ use crate::clock::Clock;
 use crate::config::{CacheConfig, MAX_JITTER_PCT, MAX_TTL_MS};
 use crate::error::CacheError;
 use crate::keys::NamespaceKeys;
+use crate::record::{self, Record};
 use crate::redis::{Arg, RedisExec, Value};
 use crate::scripts;
 use crate::token::{new_token, random_up_to};
@@ -84,6 +85,16 @@ impl Stats {
             self.hits as f64 / total as f64
         }
     }
+}
+
+/// The answer of [`Cache::get_uncounted`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Read {
+    /// The value (fresh or stale), `None` on a miss.
+    pub entry: Option<Entry>,
+    /// True when this read was a fresh hit that was *not* counted: the caller reports it
+    /// through [`Cache::record_hits`]. False when the read counted itself.
+    pub uncounted_hit: bool,
 }
 
 /// The outcome of one run of `get.lua`.
@@ -171,6 +182,69 @@ impl<R: RedisExec, C: Clock> Cache<R, C> {
         }
     }
 
+    /// Reads a value without running a script when it is a fresh hit — one `MGET` of the
+    /// entry and the namespace version — and without counting that hit: the caller must
+    /// report it later through [`Cache::record_hits`] (hosts batch these). Anything else (a
+    /// stale entry, a miss, an entry of an older namespace version) falls back to the
+    /// counted read of [`Cache::get`], so `uncounted_hit` is false for it.
+    pub fn get_uncounted(&mut self, ns: &str, key: &str) -> Result<Read, CacheError> {
+        validate::segment("ns", ns)?;
+        validate::segment("key", key)?;
+        let keys = NamespaceKeys::new(ns);
+        let now = self.clock.now_ms();
+        let entry_key = keys.entry(key);
+        let version_key = keys.version();
+        let reply = self.redis.exec(
+            "MGET",
+            &[
+                Arg::from(entry_key.as_str()),
+                Arg::from(version_key.as_str()),
+            ],
+        )?;
+        if let [Value::Bytes(stored), version] = reply.as_slice() {
+            let version = match version {
+                Value::Bytes(v) => Some(v.as_slice()),
+                _ => None,
+            };
+            if let Some(record) = Record::decode(stored)
+                && record.is_of_version(version)
+                && now < record.fresh_until_ms
+            {
+                return Ok(Read {
+                    entry: Some(entry_of(&record, now, false, None)),
+                    uncounted_hit: true,
+                });
+            }
+        }
+        let entry = match self.read(ns, key, 0, true)? {
+            ReadOutcome::Hit(entry) => Some(entry),
+            _ => None,
+        };
+        Ok(Read {
+            entry,
+            uncounted_hit: false,
+        })
+    }
+
+    /// Adds `hits` reads answered fresh to `ns`'s counters: the reports of
+    /// [`Cache::get_uncounted`]'s hits. One `HINCRBY`, no script.
+    pub fn record_hits(&mut self, ns: &str, hits: u64) -> Result<(), CacheError> {
+        validate::segment("ns", ns)?;
+        if hits == 0 {
+            return Ok(());
+        }
+        let stats_key = NamespaceKeys::new(ns).stats();
+        self.redis.exec(
+            "HINCRBY",
+            &[
+                Arg::from(stats_key.as_str()),
+                Arg::from("hits"),
+                Arg::Int(to_i64(hits)),
+            ],
+        )?;
+        Ok(())
+    }
+
     fn read(
         &mut self,
         ns: &str,
@@ -188,6 +262,7 @@ impl<R: RedisExec, C: Clock> Cache<R, C> {
                 keys.version(),
                 keys.stats(),
                 keys.lease(key),
+                keys.claim(key),
             ],
             &[
                 Arg::Int(to_i64(now)),
@@ -200,14 +275,14 @@ impl<R: RedisExec, C: Clock> Cache<R, C> {
         match reply.int(0)? {
             0 => Ok(ReadOutcome::Miss),
             status @ (1 | 2) => {
-                let stored_ms = u64::try_from(reply.int(3)?).unwrap_or(0);
-                Ok(ReadOutcome::Hit(Entry {
-                    value: reply.bytes(1)?.to_vec(),
-                    content_type: String::from_utf8_lossy(reply.bytes(2)?).into_owned(),
-                    age_ms: now.saturating_sub(stored_ms),
-                    stale: status == 2,
-                    revalidate_token: reply.optional_string(4)?,
-                }))
+                let record = Record::decode(reply.bytes(1)?)
+                    .ok_or_else(|| reply.unexpected("an undecodable entry"))?;
+                Ok(ReadOutcome::Hit(entry_of(
+                    &record,
+                    now,
+                    status == 2,
+                    reply.optional_string(2)?,
+                )))
             }
             3 => Ok(ReadOutcome::LeaseGranted(
                 String::from_utf8_lossy(reply.bytes(1)?).into_owned(),
@@ -274,25 +349,24 @@ impl<R: RedisExec, C: Clock> Cache<R, C> {
         let stale_until = fresh_until + swr_ms;
 
         let ns_keys = NamespaceKeys::new(ns);
-        let mut keys = Vec::with_capacity(4 + tags.len());
+        let mut keys = Vec::with_capacity(5 + tags.len());
         keys.extend([
             ns_keys.entry(key),
             ns_keys.version(),
             ns_keys.index(),
             ns_keys.lease(key),
+            ns_keys.claim(key),
         ]);
         keys.extend(tags.iter().map(|tag| ns_keys.tag(tag)));
-        let mut argv = Vec::with_capacity(7 + tags.len());
-        argv.extend([
+        let header = record::header_tail(now, fresh_until, stale_until, content_type, &tags);
+        let argv = [
             Arg::Int(to_i64(now)),
-            Arg::Int(to_i64(fresh_until)),
             Arg::Int(to_i64(stale_until)),
+            Arg::Bytes(&header),
             Arg::Bytes(value),
-            Arg::Bytes(content_type.as_bytes()),
             Arg::Bytes(options.if_match.as_deref().unwrap_or("").as_bytes()),
             Arg::Bytes(key.as_bytes()),
-        ]);
-        argv.extend(tags.iter().map(Arg::from));
+        ];
         let reply = scripts::SET.run(&mut self.redis, &keys, &argv)?;
         match Reply::new("set", &reply).int(0)? {
             1 => Ok(()),
@@ -311,7 +385,12 @@ impl<R: RedisExec, C: Clock> Cache<R, C> {
         let now = self.clock.now_ms();
         let reply = scripts::DELETE.run(
             &mut self.redis,
-            &[keys.entry(key), keys.version(), keys.index()],
+            &[
+                keys.entry(key),
+                keys.version(),
+                keys.index(),
+                keys.claim(key),
+            ],
             &[Arg::Int(to_i64(now)), Arg::Bytes(key.as_bytes())],
         )?;
         Ok(Reply::new("delete", &reply).int(0)? == 1)
@@ -365,6 +444,17 @@ impl<R: RedisExec, C: Clock> Cache<R, C> {
             stale_hits: reply.count(2)?,
             keys: reply.count(3)?,
         })
+    }
+}
+
+/// The caller's view of a stored entry read at `now`.
+fn entry_of(record: &Record<'_>, now: u64, stale: bool, revalidate_token: Option<String>) -> Entry {
+    Entry {
+        value: record.body.to_vec(),
+        content_type: record.content_type.to_string(),
+        age_ms: now.saturating_sub(record.stored_ms),
+        stale,
+        revalidate_token,
     }
 }
 

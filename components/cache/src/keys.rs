@@ -7,16 +7,21 @@
 //! | `c{<ns>}:v`         | string | none                          | namespace version (INCR = drop all)  |
 //! | `c{<ns>}:s`         | hash   | none                          | stats: hits, misses, stale_hits      |
 //! | `c{<ns>}:i`         | zset   | longest member                | live index: key → stale_until_ms     |
-//! | `c{<ns>}:e:<key>`   | hash   | until the grace period ends   | entry                                |
+//! | `c{<ns>}:d:<key>`   | string | until the grace period ends   | entry (see [`crate::record`])        |
 //! | `c{<ns>}:l:<key>`   | string | lease_ms                      | single-flight lease (token)          |
+//! | `c{<ns>}:r:<key>`   | string | until the grace period ends   | revalidate claim (token)             |
 //! | `c{<ns>}:t:<tag>`   | set    | longest member                | keys written with the tag            |
 //!
 //! `{<ns>}` is a Redis Cluster hash tag, so every key of a namespace lives in one slot and
 //! multi-key scripts work on a cluster. The namespace is escaped so it can never end the tag
 //! early or open another one: `%` → `%25`, `{` → `%7B`, `}` → `%7D`. Keys and tags need no
 //! escaping: they come after the (first, well-formed) hash tag and are the last component.
-//! `invalidate_tags.lua` relies on the version key ending in `v` and entry keys being
-//! `<base>e:<key>` where `<base>` is the version key without that `v`.
+//! `invalidate_tags.lua` relies on the version key ending in `v` and entry and claim keys
+//! being `<base>d:<key>` and `<base>r:<key>`, where `<base>` is the version key without
+//! that `v`.
+//!
+//! Entries were hashes under `c{<ns>}:e:<key>` before the string form; such leftovers are
+//! never read (a cache, so they read as misses) and expire by their own TTL.
 
 /// Escapes a namespace for use inside the `{...}` hash tag.
 pub fn escape_namespace(ns: &str) -> String {
@@ -66,9 +71,14 @@ impl NamespaceKeys {
         format!("{}i", self.base)
     }
 
-    /// Entry hash of `key`.
+    /// Entry of `key` (a string, see [`crate::record`]).
     pub fn entry(&self, key: &str) -> String {
-        format!("{}e:{key}", self.base)
+        format!("{}d:{key}", self.base)
+    }
+
+    /// Revalidate claim of `key`'s current entry.
+    pub fn claim(&self, key: &str) -> String {
+        format!("{}r:{key}", self.base)
     }
 
     /// Single-flight lease of `key`.
@@ -104,6 +114,7 @@ mod tests {
                 keys.index(),
                 keys.entry("k{1}"),
                 keys.lease("}"),
+                keys.claim("k}"),
                 keys.tag("{t}"),
             ] {
                 assert_eq!(cluster_hash_tag(&key), Some(expected.as_str()), "{key}");
@@ -122,6 +133,7 @@ mod tests {
         let keys = NamespaceKeys::new("ns");
         let version = keys.version();
         let base = &version[..version.len() - 1];
-        assert_eq!(format!("{base}e:k"), keys.entry("k"));
+        assert_eq!(format!("{base}d:k"), keys.entry("k"));
+        assert_eq!(format!("{base}r:k"), keys.claim("k"));
     }
 }

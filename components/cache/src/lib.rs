@@ -1,5 +1,5 @@
 //! redwasm's cache component: a Redis-backed HTTP cache (the contract's Cache section,
-//! `/v1/cache`) and the typed `redwasm:cache/cache@0.1.0` export, from one shared core.
+//! `/v1/cache`) and the typed `redwasm:cache/cache@0.2.0` export, from one shared core.
 //!
 //! # Layout
 //! - [`cache`]: the logic — [`Cache`] with `get`, `lookup` (single-flight), `set`, `delete`,
@@ -8,9 +8,12 @@
 //!     `redis::Connection::execute` in wasm, redis-rs in the native tests;
 //!   - [`clock::Clock`]: the caller's time, passed to every script as `now_ms` (Redis `TIME`
 //!     is never used), with [`ManualClock`] for deterministic expiry tests.
-//! - [`keys`]: the only place Redis keys are built (hash tag `{<ns>}` per namespace).
+//! - [`keys`]: the only place Redis keys are built (hash tag `{<ns>}` per namespace);
+//!   [`record`]: the stored form of an entry (one string: a small header, then the body).
 //! - [`scripts`] + `lua/*.lua`: one Lua script per operation, run by `EVALSHA` with an
-//!   `EVAL` fallback; each read is one round trip.
+//!   `EVAL` fallback; each read is one round trip. [`Cache::get_uncounted`] serves a fresh
+//!   hit with a plain `MGET` instead, leaving the hit for its caller to report in batches
+//!   ([`Cache::record_hits`]): the embedding API's hot path.
 //! - [`http`]: the HTTP contract in plain Rust (routing, validation, problem+json,
 //!   `X-Correlation-Id`), one file per endpoint.
 //! - [`config`]: limits from Spin variables; [`validate`], [`token`], [`error`]: helpers.
@@ -40,6 +43,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod keys;
+pub mod record;
 pub use redwasm_guest::redis;
 pub mod scripts;
 pub use redwasm_guest::token;
@@ -49,7 +53,7 @@ pub mod validate;
 #[allow(unsafe_code)] // wit-bindgen / `#[http_component]` expansions; no hand-written unsafe.
 mod wasm;
 
-pub use cache::{Cache, Entry, Lookup, SetOptions, Stats};
+pub use cache::{Cache, Entry, Lookup, Read, SetOptions, Stats};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::CacheConfig;
 pub use error::CacheError;

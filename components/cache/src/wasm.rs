@@ -54,11 +54,11 @@ async fn handle_http(request: IncomingRequest, response_out: ResponseOutparam) {
     send(response_out, response, "redwasm-cache");
 }
 
-/// Bindings of the typed export (`wit/cache.wit`, the single file: `wit/deps` holds an async
+/// Bindings of the typed export (`wit/cache-0.2.0.wit`, the single file: `wit/deps` holds an async
 /// package this world does not need).
 mod bindings {
     wit_bindgen::generate!({
-        path: "../../wit/cache.wit",
+        path: "../../wit/cache-0.2.0.wit",
         world: "cache-component",
     });
 }
@@ -71,6 +71,18 @@ impl typed::Guest for TypedCache {
     fn get(ns: String, key: String) -> Result<Option<typed::Entry>, typed::Error> {
         let entry = with_cache(|cache| cache.get(&ns, &key)).map_err(to_wit_error)?;
         Ok(entry.map(to_wit_entry))
+    }
+
+    fn get_uncounted(ns: String, key: String) -> Result<typed::Read, typed::Error> {
+        let read = with_cache(|cache| cache.get_uncounted(&ns, &key)).map_err(to_wit_error)?;
+        Ok(typed::Read {
+            entry: read.entry.map(to_wit_entry),
+            uncounted_hit: read.uncounted_hit,
+        })
+    }
+
+    fn record_hits(ns: String, hits: u64) -> Result<(), typed::Error> {
+        with_cache(|cache| cache.record_hits(&ns, hits)).map_err(to_wit_error)
     }
 
     fn get_with_lease(

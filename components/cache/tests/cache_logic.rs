@@ -6,7 +6,10 @@ use std::collections::HashSet;
 use std::sync::{Arc, Barrier};
 
 use common::{Fixture, RedisRs};
-use redwasm_cache::{Cache, CacheConfig, CacheError, Clock, Lookup, SetOptions, SystemClock};
+use redwasm_cache::record::Record;
+use redwasm_cache::{
+    Cache, CacheConfig, CacheError, Clock, Lookup, Read, SetOptions, Stats, SystemClock,
+};
 
 fn opts(ttl_ms: u64, swr_ms: u64) -> SetOptions {
     SetOptions {
@@ -22,6 +25,36 @@ fn tagged(ttl_ms: u64, tags: &[&str]) -> SetOptions {
         tags: tags.iter().map(|t| t.to_string()).collect(),
         ..opts(ttl_ms, 0)
     }
+}
+
+/// `(stored_ms, fresh_until_ms)` of `key`'s entry in namespace `ns`, read from Redis.
+fn stored_and_fresh_until(redis: &mut redis::Connection, key: &str) -> (u64, u64) {
+    let stored: Vec<u8> = redis::cmd("GET")
+        .arg(format!("c{{ns}}:d:{key}"))
+        .query(redis)
+        .unwrap();
+    let record = Record::decode(&stored).expect("a decodable entry");
+    (record.stored_ms, record.fresh_until_ms)
+}
+
+/// How many times Redis ran `command` (lower case) since start.
+fn calls_of(redis: &mut redis::Connection, command: &str) -> u64 {
+    let info: String = redis::cmd("INFO").arg("commandstats").query(redis).unwrap();
+    let prefix = format!("cmdstat_{command}:calls=");
+    info.lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |calls| calls.parse().unwrap())
+}
+
+/// The revalidate token a read of `key` (in namespace `ns`) hands out; panics without one.
+fn claim_of<C: Clock>(cache: &mut Cache<RedisRs, C>, key: &str) -> String {
+    let entry = cache.get("ns", key).unwrap().expect("a stale hit");
+    entry.revalidate_token.expect("the revalidate claim")
+}
+
+fn counters(stats: Stats) -> (u64, u64, u64) {
+    (stats.hits, stats.misses, stats.stale_hits)
 }
 
 #[test]
@@ -76,7 +109,7 @@ fn entries_expire_at_their_ttl_by_the_callers_clock() {
     // Redis still has the key (its PEXPIRE is real time): expiry is decided by the caller.
     let mut redis = fx.inspect();
     let exists: bool = redis::cmd("EXISTS")
-        .arg("c{ns}:e:k")
+        .arg("c{ns}:d:k")
         .query(&mut redis)
         .unwrap();
     assert!(exists);
@@ -89,7 +122,7 @@ fn entries_get_a_redis_expiry_at_the_end_of_their_grace_period() {
     cache.set("ns", "k", b"v", &opts(10_000, 5_000)).unwrap();
     let mut redis = fx.inspect();
     let pttl: i64 = redis::cmd("PTTL")
-        .arg("c{ns}:e:k")
+        .arg("c{ns}:d:k")
         .query(&mut redis)
         .unwrap();
     assert!((14_000..=15_000).contains(&pttl), "pttl {pttl}");
@@ -258,12 +291,7 @@ fn a_revalidate_token_is_void_once_someone_else_rewrote_the_entry() {
     let mut cache = fx.cache();
     cache.set("ns", "k", b"v1", &opts(1_000, 10_000)).unwrap();
     fx.clock.advance_ms(1_000);
-    let token = cache
-        .get("ns", "k")
-        .unwrap()
-        .unwrap()
-        .revalidate_token
-        .expect("claim");
+    let token = claim_of(&mut cache, "k");
     cache.set("ns", "k", b"v2", &opts(1_000, 10_000)).unwrap();
     let late = SetOptions {
         if_match: Some(token),
@@ -417,12 +445,7 @@ fn jitter_only_lengthens_the_ttl_within_the_requested_percentage() {
             ..opts(ttl_ms, 0)
         };
         cache.set("ns", &key, b"v", &options).unwrap();
-        let (stored, fresh_until): (u64, u64) = redis::cmd("HMGET")
-            .arg(format!("c{{ns}}:e:{key}"))
-            .arg("st")
-            .arg("fu")
-            .query(&mut redis)
-            .unwrap();
+        let (stored, fresh_until) = stored_and_fresh_until(&mut redis, &key);
         let lifetime = fresh_until - stored;
         assert!(
             (ttl_ms..=ttl_ms * 120 / 100).contains(&lifetime),
@@ -460,12 +483,7 @@ fn default_jitter_comes_from_the_configuration_and_is_validated() {
                 },
             )
             .unwrap();
-        let (stored, fresh_until): (u64, u64) = redis::cmd("HMGET")
-            .arg(format!("c{{ns}}:e:{key}"))
-            .arg("st")
-            .arg("fu")
-            .query(&mut redis)
-            .unwrap();
+        let (stored, fresh_until) = stored_and_fresh_until(&mut redis, &key);
         assert!((10_000..=15_000).contains(&(fresh_until - stored)));
         lifetimes.insert(fresh_until - stored);
     }
@@ -532,6 +550,17 @@ fn only_the_version_and_stats_keys_live_without_a_ttl() {
     cache.set("ns", "k", b"v", &tagged(60_000, &["t"])).unwrap();
     let _ = cache.lookup("ns", "other", 5_000).unwrap();
     let _ = cache.get("ns", "k").unwrap();
+    // A stale read takes the revalidate claim, a key of its own.
+    cache.set("ns", "s", b"v", &opts(1_000, 60_000)).unwrap();
+    fx.clock.advance_ms(1_000);
+    assert!(
+        cache
+            .get("ns", "s")
+            .unwrap()
+            .unwrap()
+            .revalidate_token
+            .is_some()
+    );
     cache.invalidate_all("ns").unwrap();
     cache.set("ns", "k", b"v", &tagged(60_000, &["t"])).unwrap();
     let mut redis = fx.inspect();
@@ -544,7 +573,8 @@ fn only_the_version_and_stats_keys_live_without_a_ttl() {
             assert!(ttl > 0, "{key} has no TTL");
         }
     }
-    assert!(keys.len() >= 6, "{keys:?}");
+    assert!(keys.len() >= 7, "{keys:?}");
+    assert!(keys.iter().any(|k| k == "c{ns}:r:s"), "{keys:?}");
 }
 
 #[test]
@@ -632,4 +662,152 @@ fn redis_down_is_unavailable_and_recovers_after_restart() {
     assert_eq!(cache.get("ns", "k").unwrap(), None);
     cache.set("ns", "k", b"back", &opts(60_000, 0)).unwrap();
     assert_eq!(cache.get("ns", "k").unwrap().unwrap().value, b"back");
+}
+
+#[test]
+fn uncounted_reads_serve_fresh_hits_without_a_script_and_count_once_reported() {
+    let fx = Fixture::new();
+    let mut cache = fx.cache();
+    let mut redis = fx.inspect();
+    cache
+        .set(
+            "ns",
+            "k",
+            b"v",
+            &SetOptions {
+                content_type: Some("text/plain".into()),
+                ..opts(10_000, 0)
+            },
+        )
+        .unwrap();
+    fx.clock.advance_ms(250);
+    let scripts_before = calls_of(&mut redis, "evalsha") + calls_of(&mut redis, "eval");
+    let read = cache.get_uncounted("ns", "k").unwrap();
+    assert_eq!(
+        read,
+        Read {
+            entry: Some(redwasm_cache::Entry {
+                value: b"v".to_vec(),
+                content_type: "text/plain".into(),
+                age_ms: 250,
+                stale: false,
+                revalidate_token: None,
+            }),
+            uncounted_hit: true,
+        }
+    );
+    assert_eq!(
+        calls_of(&mut redis, "evalsha") + calls_of(&mut redis, "eval"),
+        scripts_before,
+        "a fresh hit runs no script"
+    );
+    assert_eq!(counters(cache.stats("ns").unwrap()), (0, 0, 0));
+    cache.record_hits("ns", 3).unwrap();
+    cache.record_hits("ns", 0).unwrap();
+    assert_eq!(counters(cache.stats("ns").unwrap()), (3, 0, 0));
+}
+
+#[test]
+fn uncounted_reads_fall_back_to_the_counted_script_for_misses_stale_and_old_versions() {
+    let fx = Fixture::new();
+    let mut cache = fx.cache();
+    // Miss: counted by the script.
+    let miss = cache.get_uncounted("ns", "absent").unwrap();
+    assert_eq!((miss.entry, miss.uncounted_hit), (None, false));
+    assert_eq!(counters(cache.stats("ns").unwrap()), (0, 1, 0));
+
+    // Stale: the script hands out exactly one revalidate token and counts the stale hit.
+    cache.set("ns", "s", b"old", &opts(1_000, 5_000)).unwrap();
+    fx.clock.advance_ms(1_000);
+    let first = cache.get_uncounted("ns", "s").unwrap();
+    let second = cache.get_uncounted("ns", "s").unwrap();
+    assert!(!first.uncounted_hit && !second.uncounted_hit);
+    let (first, second) = (first.entry.unwrap(), second.entry.unwrap());
+    assert!(first.stale && second.stale);
+    assert!(first.revalidate_token.is_some());
+    assert_eq!(second.revalidate_token, None);
+    assert_eq!(counters(cache.stats("ns").unwrap()), (2, 1, 2));
+
+    // A namespace invalidation hides fresh entries from the script-free path too.
+    cache.set("ns", "f", b"v", &opts(60_000, 0)).unwrap();
+    assert!(cache.get_uncounted("ns", "f").unwrap().uncounted_hit);
+    cache.invalidate_all("ns").unwrap();
+    let after = cache.get_uncounted("ns", "f").unwrap();
+    assert_eq!((after.entry, after.uncounted_hit), (None, false));
+    cache.set("ns", "f", b"new", &opts(60_000, 0)).unwrap();
+    let read = cache.get_uncounted("ns", "f").unwrap();
+    assert!(read.uncounted_hit);
+    assert_eq!(read.entry.unwrap().value, b"new");
+}
+
+#[test]
+fn a_revalidate_token_is_accepted_once_and_void_after_a_delete() {
+    let fx = Fixture::new();
+    let mut cache = fx.cache();
+    cache.set("ns", "k", b"old", &opts(1_000, 5_000)).unwrap();
+    fx.clock.advance_ms(1_500);
+    let token = claim_of(&mut cache, "k");
+    let with_token = SetOptions {
+        if_match: Some(token.clone()),
+        ..opts(1_000, 5_000)
+    };
+    cache.set("ns", "k", b"new", &with_token).unwrap();
+    assert!(
+        matches!(
+            cache.set("ns", "k", b"again", &with_token),
+            Err(CacheError::PreconditionFailed(_))
+        ),
+        "the write reset the claim"
+    );
+    // The next expiry hands out a new token; deleting the entry voids it.
+    fx.clock.advance_ms(1_000);
+    let token = claim_of(&mut cache, "k");
+    assert!(cache.delete("ns", "k").unwrap());
+    let with_token = SetOptions {
+        if_match: Some(token),
+        ..opts(1_000, 0)
+    };
+    assert!(matches!(
+        cache.set("ns", "k", b"late", &with_token),
+        Err(CacheError::PreconditionFailed(_))
+    ));
+}
+
+#[test]
+fn entries_of_the_older_hash_layout_read_as_misses_and_are_replaced() {
+    let fx = Fixture::new();
+    let mut cache = fx.cache();
+    let mut redis = fx.inspect();
+    // What a cache written before the string layout left behind.
+    let _: () = redis::cmd("HSET")
+        .arg("c{ns}:e:k")
+        .arg(&[
+            "b",
+            "old",
+            "ct",
+            "x/y",
+            "st",
+            "1",
+            "fu",
+            "9999999999999",
+            "su",
+            "9999999999999",
+            "v",
+            "0",
+        ])
+        .query(&mut redis)
+        .unwrap();
+    let _: () = redis::cmd("SADD")
+        .arg("c{ns}:t:t")
+        .arg("k")
+        .query(&mut redis)
+        .unwrap();
+    assert_eq!(cache.get("ns", "k").unwrap(), None);
+    assert!(!cache.get_uncounted("ns", "k").unwrap().uncounted_hit);
+    assert_eq!(cache.invalidate_tags("ns", &["t".to_string()]).unwrap(), 0);
+    cache
+        .set("ns", "k", b"new", &tagged(60_000, &["t"]))
+        .unwrap();
+    assert_eq!(cache.get("ns", "k").unwrap().unwrap().value, b"new");
+    assert_eq!(cache.invalidate_tags("ns", &["t".to_string()]).unwrap(), 1);
 }

@@ -1,4 +1,7 @@
-//! The cache component's typed API: `redwasm:cache/cache@0.1.0` called in-process.
+//! The cache component's typed API: `redwasm:cache/cache@0.2.0` called in-process.
+//!
+//! Reads go through `get-uncounted`: a fresh hit is one plain `MGET` in the component and
+//! its count is batched here (`hits`), so the read path runs no Redis script.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -7,12 +10,13 @@ use std::time::Duration;
 use wasmtime::Store;
 use wasmtime::component::InstancePre;
 
+use super::hits::{self, HitSink, PendingHits};
 use super::{Exports, InstancePool};
 use crate::engine::HostState;
 
 mod bindings {
     wasmtime::component::bindgen!({
-        path: "../wit/cache.wit",
+        path: "../wit/cache-0.2.0.wit",
         world: "cache-component",
         exports: { default: async },
     });
@@ -123,21 +127,23 @@ impl SetOptions {
 type FlightKey = (String, String);
 
 /// The cache component, callable from Rust.
+///
+/// Fresh hits read by [`Cache::get`] reach the namespace's `hits` counter in batches, within
+/// about 0.1 s ([`super::Redwasm::with_hit_flush_interval`]); [`Cache::stats`] writes them first, so it always includes this handle's own
+/// reads. Dropping the handle writes what is left in a background task.
 pub struct Cache {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
     instances: InstancePool<bindings::CacheComponent>,
     /// One in-process computation per key at a time; cross-process single-flight is the
     /// component's lease.
     local_flights: Mutex<HashMap<FlightKey, Arc<tokio::sync::Mutex<()>>>>,
+    hits: PendingHits,
 }
 
-impl Cache {
-    pub(super) fn new(instances: InstancePool<bindings::CacheComponent>) -> Self {
-        Cache {
-            instances,
-            local_flights: Mutex::new(HashMap::new()),
-        }
-    }
-
+impl Shared {
     /// Runs `f` on a pooled instance, separating guest errors from traps.
     async fn call<R>(
         &self,
@@ -151,11 +157,71 @@ impl Cache {
             Err(trap) => Err(EmbedError::Component(format!("{trap:?}"))),
         }
     }
+}
 
-    /// Reads a value (`None` on a miss).
-    pub async fn get(&self, ns: &str, key: &str) -> Result<Option<Entry>, EmbedError> {
-        self.call(async |b, s| b.redwasm_cache_cache().call_get(s, ns, key).await)
+impl HitSink for Shared {
+    async fn record(&self, ns: &str, hits: u64) -> Result<(), String> {
+        self.call(async |b, s| b.redwasm_cache_cache().call_record_hits(s, ns, hits).await)
             .await
+            .map_err(|e| e.to_string())
+    }
+
+    fn pending(&self) -> &PendingHits {
+        &self.hits
+    }
+}
+
+impl Drop for Cache {
+    fn drop(&mut self) {
+        self.shared.hits.close();
+        if self.shared.hits.is_empty() {
+            return;
+        }
+        // Without a runtime (dropped after it shut down) the last batch cannot be written.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let shared = self.shared.clone();
+            runtime.spawn(async move {
+                if let Err(e) = hits::flush(&*shared).await {
+                    tracing::warn!(error = %e, "cache hit counts lost at shutdown");
+                }
+            });
+        }
+    }
+}
+
+impl Cache {
+    /// Must run inside a tokio runtime: it spawns the hit-count flusher.
+    pub(super) fn new(
+        instances: InstancePool<bindings::CacheComponent>,
+        hit_flush_interval: Duration,
+    ) -> Self {
+        let shared = Arc::new(Shared {
+            instances,
+            local_flights: Mutex::new(HashMap::new()),
+            hits: PendingHits::new(),
+        });
+        hits::spawn_flusher(&shared, hit_flush_interval);
+        Cache { shared }
+    }
+
+    /// Reads a value (`None` on a miss). A fresh hit is one `MGET`, counted in batches.
+    pub async fn get(&self, ns: &str, key: &str) -> Result<Option<Entry>, EmbedError> {
+        let read = self
+            .shared
+            .call(async |b, s| b.redwasm_cache_cache().call_get_uncounted(s, ns, key).await)
+            .await?;
+        if read.uncounted_hit {
+            self.shared.hits.add(ns);
+        }
+        Ok(read.entry)
+    }
+
+    /// Writes the fresh hits counted so far by this handle to Redis (normally done in the
+    /// background within about 0.1 s).
+    pub async fn flush_stats(&self) -> Result<(), EmbedError> {
+        hits::flush(&*self.shared)
+            .await
+            .map_err(EmbedError::Component)
     }
 
     /// Reads with single-flight on a miss (see the WIT `lookup`).
@@ -166,12 +232,13 @@ impl Cache {
         wait: Duration,
     ) -> Result<LookupResult, EmbedError> {
         let wait_ms = wait.as_millis() as u64;
-        self.call(async |b, s| {
-            b.redwasm_cache_cache()
-                .call_get_with_lease(s, ns, key, wait_ms)
-                .await
-        })
-        .await
+        self.shared
+            .call(async |b, s| {
+                b.redwasm_cache_cache()
+                    .call_get_with_lease(s, ns, key, wait_ms)
+                    .await
+            })
+            .await
     }
 
     /// Stores a value.
@@ -192,39 +259,46 @@ impl Cache {
         value: &[u8],
         options: wit::SetOptions,
     ) -> Result<(), EmbedError> {
-        self.call(async |b, s| {
-            b.redwasm_cache_cache()
-                .call_set(s, ns, key, value, &options)
-                .await
-        })
-        .await
+        self.shared
+            .call(async |b, s| {
+                b.redwasm_cache_cache()
+                    .call_set(s, ns, key, value, &options)
+                    .await
+            })
+            .await
     }
 
     /// Removes a value; true when it existed.
     pub async fn delete(&self, ns: &str, key: &str) -> Result<bool, EmbedError> {
-        self.call(async |b, s| b.redwasm_cache_cache().call_delete(s, ns, key).await)
+        self.shared
+            .call(async |b, s| b.redwasm_cache_cache().call_delete(s, ns, key).await)
             .await
     }
 
     /// Removes every value tagged with any of `tags`; returns how many.
     pub async fn invalidate_tags(&self, ns: &str, tags: &[String]) -> Result<u64, EmbedError> {
-        self.call(async |b, s| {
-            b.redwasm_cache_cache()
-                .call_invalidate_tags(s, ns, tags)
-                .await
-        })
-        .await
+        self.shared
+            .call(async |b, s| {
+                b.redwasm_cache_cache()
+                    .call_invalidate_tags(s, ns, tags)
+                    .await
+            })
+            .await
     }
 
     /// Removes every value of `ns` in O(1); returns how many were live.
     pub async fn invalidate_all(&self, ns: &str) -> Result<u64, EmbedError> {
-        self.call(async |b, s| b.redwasm_cache_cache().call_invalidate_all(s, ns).await)
+        self.shared
+            .call(async |b, s| b.redwasm_cache_cache().call_invalidate_all(s, ns).await)
             .await
     }
 
-    /// Hit/miss counters and live key count of `ns`.
+    /// Hit/miss counters and live key count of `ns`, including every hit this handle has
+    /// read so far (its pending counts are written first).
     pub async fn stats(&self, ns: &str) -> Result<Stats, EmbedError> {
-        self.call(async |b, s| b.redwasm_cache_cache().call_stats(s, ns).await)
+        self.flush_stats().await?;
+        self.shared
+            .call(async |b, s| b.redwasm_cache_cache().call_stats(s, ns).await)
             .await
     }
 
@@ -248,7 +322,11 @@ impl Cache {
             return Ok(entry.value);
         }
         let flight = {
-            let mut flights = self.local_flights.lock().unwrap_or_else(|e| e.into_inner());
+            let mut flights = self
+                .shared
+                .local_flights
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             flights
                 .entry((ns.to_string(), key.to_string()))
                 .or_default()
@@ -258,7 +336,11 @@ impl Cache {
         let result = self.compute_once(ns, key, options, compute).await;
         drop(guard);
         {
-            let mut flights = self.local_flights.lock().unwrap_or_else(|e| e.into_inner());
+            let mut flights = self
+                .shared
+                .local_flights
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             let k = (ns.to_string(), key.to_string());
             // Only the map's own reference and ours remain: nobody else is waiting.
             if flights.get(&k).is_some_and(|f| Arc::strong_count(f) <= 2) {

@@ -6,6 +6,7 @@
 //! # Layout
 //! - [`Redwasm`]: the engine and Redis pool; loads components.
 //! - `pool`: reused instances of one component (a trapped instance is never reused).
+//! - `hits`: the cache's fresh-hit counts, batched and written in the background.
 //! - [`cache`]: the cache component's typed API ([`Cache`]).
 //! - [`ratelimit`]: the rate-limit component's typed API ([`RateLimiter`]).
 //!
@@ -26,12 +27,14 @@
 //! ```
 
 pub mod cache;
+mod hits;
 mod pool;
 pub mod ratelimit;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::engine::{ComponentSettings, ComponentSpec, LoadedComponent, Runtime};
 use crate::metrics::Metrics;
@@ -47,6 +50,7 @@ pub struct Redwasm {
     runtime: Arc<Runtime>,
     redis_url: String,
     components_dir: PathBuf,
+    hit_flush_interval: Duration,
 }
 
 impl Redwasm {
@@ -59,12 +63,21 @@ impl Redwasm {
             runtime,
             redis_url: redis_url.to_string(),
             components_dir: PathBuf::from(env!("REDWASM_COMPONENTS_DIR")),
+            hit_flush_interval: hits::DEFAULT_FLUSH_INTERVAL,
         })
     }
 
     /// Loads components from `dir` instead of the build's output directory.
     pub fn with_components_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.components_dir = dir.into();
+        self
+    }
+
+    /// How long a [`Cache`] gathers fresh-hit counts before writing them to Redis (default
+    /// 100 ms). Longer batches more; [`Cache::stats`] and [`Cache::flush_stats`] write at once
+    /// whatever the interval.
+    pub fn with_hit_flush_interval(mut self, interval: Duration) -> Self {
+        self.hit_flush_interval = interval;
         self
     }
 
@@ -82,10 +95,10 @@ impl Redwasm {
     /// Loads the cache component under `id` (a separate key namespace per id).
     pub async fn cache_with_id(&self, id: &str) -> anyhow::Result<Cache> {
         let component = self.load(id, "redwasm_cache.wasm", HashMap::new()).await?;
-        Ok(Cache::new(InstancePool::new(
-            self.runtime.clone(),
-            component,
-        )?))
+        Ok(Cache::new(
+            InstancePool::new(self.runtime.clone(), component)?,
+            self.hit_flush_interval,
+        ))
     }
 
     /// Loads the rate-limit component under the id `ratelimit` (its Redis key prefix, shared
