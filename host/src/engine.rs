@@ -46,6 +46,8 @@ pub struct ComponentSettings {
     pub max_memory_bytes: usize,
     /// Confine the component's Redis keys to its own prefix.
     pub sandbox: bool,
+    /// Serve HTTP through the component's `redwasm:http/handler` export when it has one.
+    pub typed_http: bool,
 }
 
 impl Default for ComponentSettings {
@@ -58,6 +60,7 @@ impl Default for ComponentSettings {
             max_request_body_bytes: 2 * 1024 * 1024,
             max_memory_bytes: 128 * 1024 * 1024,
             sandbox: true,
+            typed_http: true,
         }
     }
 }

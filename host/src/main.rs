@@ -35,6 +35,10 @@ enum Command {
         /// Where the owned redis-server keeps its data (AOF/RDB).
         #[arg(long, default_value = ".redwasm/redis")]
         redis_data_dir: PathBuf,
+        /// Call every component through wasi:http, exactly as Spin does, even those that
+        /// export the one-call `redwasm:http/handler`.
+        #[arg(long, env = "REDWASM_WASI_HTTP_ONLY")]
+        wasi_http_only: bool,
     },
 }
 
@@ -55,10 +59,12 @@ fn main() -> anyhow::Result<()> {
             listen,
             redis_url,
             redis_data_dir,
+            wasi_http_only,
         } => runtime.block_on(async move {
             let mut options = redwasm::serve::AppOptions::new(manifest);
             options.redis_url = redis_url;
             options.redis_data_dir = redis_data_dir;
+            options.wasi_http_only = wasi_http_only;
             redwasm::serve::serve(options, listen, redwasm::serve::shutdown_signal()).await
         }),
     }

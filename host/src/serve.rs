@@ -39,6 +39,9 @@ pub struct AppOptions {
     pub limits: TriggerLimits,
     /// Redis connection settings (timeouts, the CA for `rediss://`: `REDIS_CA_CERT`).
     pub redis_pool: RedisPoolConfig,
+    /// Serve every component through `wasi:http`, as Spin does, even those that export
+    /// `redwasm:http/handler` (overrides their `typed_http`).
+    pub wasi_http_only: bool,
 }
 
 impl AppOptions {
@@ -51,6 +54,7 @@ impl AppOptions {
             variable_overrides: BTreeMap::new(),
             limits: TriggerLimits::default(),
             redis_pool: RedisPoolConfig::default(),
+            wasi_http_only: false,
         }
     }
 }
@@ -65,6 +69,7 @@ fn settings(host: &ComponentHostSettings) -> ComponentSettings {
         max_request_body_bytes: host.max_request_body_bytes,
         max_memory_bytes: usize::try_from(host.max_memory_bytes).unwrap_or(usize::MAX),
         sandbox: host.sandbox,
+        typed_http: host.typed_http,
     }
 }
 
@@ -137,7 +142,10 @@ pub async fn build_app(options: &AppOptions) -> anyhow::Result<HttpApp> {
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect(),
                 mounts,
-                settings: settings(&component.host),
+                settings: ComponentSettings {
+                    typed_http: component.host.typed_http && !options.wasi_http_only,
+                    ..settings(&component.host)
+                },
             };
             let runtime = runtime.clone();
             // Compilation is CPU-bound: keep it off the async workers.

@@ -91,5 +91,11 @@ fn shipped_components_import_only_what_spin_provides() {
                 .any(|e| e.starts_with("wasi:http/incoming-handler@0.2.")),
             "{file} has no Spin HTTP entry point: {exports:?}"
         );
+        // The one-call entry point the redwasm host prefers; an extra export that Spin
+        // ignores (it adds no import, as checked above).
+        assert!(
+            exports.contains(&"redwasm:http/handler@0.1.0"),
+            "{file} has no redwasm:http/handler export: {exports:?}"
+        );
     }
 }

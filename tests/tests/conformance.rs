@@ -28,6 +28,10 @@
 //! below like the others (`#[path = "conformance/queues.rs"] mod queues;`: this file is
 //! a crate root, so its modules need the explicit path).
 
+/// Serve the in-process host's components through `wasi:http` only (see
+/// `conformance_wasi_http.rs`); here they get the one-call `redwasm:http/handler` path.
+const WASI_HTTP_ONLY: bool = false;
+
 #[path = "conformance/cache.rs"]
 mod cache;
 #[path = "conformance/common.rs"]

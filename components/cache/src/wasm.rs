@@ -54,6 +54,12 @@ async fn handle_http(request: IncomingRequest, response_out: ResponseOutparam) {
     send(response_out, response, "redwasm-cache");
 }
 
+// The same HTTP layer as `handle_http`, called by the redwasm host in one go
+// (`redwasm:http/handler`): the host has read the whole body and passes only REQUEST_HEADERS.
+redwasm_guest::serve_typed_http!(REQUEST_HEADERS, |request| {
+    with_cache(|cache| crate::http::handle(cache, request))
+});
+
 /// Bindings of the typed export (`wit/cache-0.2.0.wit`, the single file: `wit/deps` holds an async
 /// package this world does not need).
 mod bindings {

@@ -10,9 +10,13 @@
 //!   problems and `X-Correlation-Id`; [`token`]: random tokens.
 //! - `spin` (only on `wasm32`): the Spin adapters — the Redis client, reading a request,
 //!   sending a response, variables.
+//! - `typed_http` (only on `wasm32`): the `redwasm:http/handler` export the redwasm host
+//!   calls instead of `wasi:http` (one call per request).
 //! - `native` (feature `native-redis`): [`redis::RedisExec`] over redis-rs, for tests.
 
 #![deny(missing_docs)]
+// Only the generated bindings of `typed_http` (wasm32) need `unsafe`.
+#![cfg_attr(not(target_arch = "wasm32"), forbid(unsafe_code))]
 
 pub mod http;
 #[cfg(feature = "native-redis")]
@@ -22,3 +26,6 @@ pub mod redis;
 #[cfg(target_arch = "wasm32")]
 pub mod spin;
 pub mod token;
+#[cfg(target_arch = "wasm32")]
+#[allow(unsafe_code, missing_docs)]
+pub mod typed_http;

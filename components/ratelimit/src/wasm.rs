@@ -57,6 +57,12 @@ async fn handle_http(request: IncomingRequest, response_out: ResponseOutparam) {
     send(response_out, response, "redwasm-ratelimit");
 }
 
+// The same HTTP layer as `handle_http`, called by the redwasm host in one go
+// (`redwasm:http/handler`): the host has read the whole body and passes only REQUEST_HEADERS.
+redwasm_guest::serve_typed_http!(REQUEST_HEADERS, |request| {
+    with_limiter(|limiter| crate::http::handle(limiter, request))
+});
+
 /// Bindings of the typed export (`wit/ratelimit.wit`, the single file).
 mod bindings {
     wit_bindgen::generate!({

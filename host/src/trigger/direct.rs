@@ -8,29 +8,57 @@
 //! budget) finishes in a task of its own; otherwise the instance goes straight back to the
 //! idle stack.
 //!
+//! A component that also exports `redwasm:http/handler` (and has `typed_http` on) is called
+//! through that instead: one call with the whole request, see `typed`.
+//!
 //! Containment: a trap discards the instance; a request that overruns its deadline is dropped
 //! by the trigger's timeout, and with it the call and the whole store.
 
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use http::{Request, Response};
+use http::{HeaderName, Request, Response};
 use tokio::sync::oneshot;
 use wasmtime::Store;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 
 use super::handler::TEARDOWN_GRACE;
+use super::typed::{self, HttpHandler, HttpHandlerPre};
 use super::{Body, Failure};
 use crate::engine::{HostState, LoadedComponent, Runtime, http_view};
 
 /// Idle instances kept per component; more are dropped when they come back.
 const MAX_IDLE_INSTANCES: usize = 128;
 
+/// The export an instance is called through.
+enum Entry {
+    /// `wasi:http/incoming-handler`.
+    Wasi(Proxy),
+    /// `redwasm:http/handler`.
+    Typed(HttpHandler),
+}
+
+impl Entry {
+    fn into_wasi(self) -> Option<Proxy> {
+        match self {
+            Entry::Wasi(proxy) => Some(proxy),
+            Entry::Typed(_) => None,
+        }
+    }
+
+    fn into_typed(self) -> Option<HttpHandler> {
+        match self {
+            Entry::Typed(handler) => Some(handler),
+            Entry::Wasi(_) => None,
+        }
+    }
+}
+
 /// An instance between requests.
 struct Idle {
     store: Store<HostState>,
-    proxy: Proxy,
+    entry: Entry,
     /// Requests it has served.
     served: usize,
     /// When it last finished a request.
@@ -42,6 +70,10 @@ pub(crate) struct DirectHandler {
     runtime: Arc<Runtime>,
     component: Arc<LoadedComponent>,
     pre: ProxyPre<HostState>,
+    /// Set when requests go through `redwasm:http/handler`.
+    typed: Option<HttpHandlerPre<HostState>>,
+    /// The request headers the typed export reads (asked of the first instance).
+    typed_headers: OnceLock<Vec<HeaderName>>,
     /// Oldest at the bottom: a stale top means everything below is stale too.
     idle: Mutex<Vec<Idle>>,
 }
@@ -54,16 +86,42 @@ impl DirectHandler {
         component: Arc<LoadedComponent>,
         pre: ProxyPre<HostState>,
     ) -> Arc<Self> {
+        let typed = if component.spec.settings.typed_http {
+            HttpHandlerPre::new(component.instance_pre.clone()).ok()
+        } else {
+            None
+        };
         let handler = Arc::new(DirectHandler {
             runtime,
             component,
             pre,
+            typed,
+            typed_headers: OnceLock::new(),
             idle: Mutex::new(Vec::new()),
         });
         if let Ok(tokio) = tokio::runtime::Handle::try_current() {
             tokio.spawn(sweep_idle(Arc::downgrade(&handler)));
         }
         handler
+    }
+
+    /// Whether requests go through `redwasm:http/handler` rather than `wasi:http`.
+    pub(crate) fn is_typed(&self) -> bool {
+        self.typed.is_some()
+    }
+
+    /// Whether requests need Spin's context (absolute URL, `Host`, `spin-*` headers): always
+    /// for wasi:http, and for a typed export that reads `host` or a `spin-*` header (or has
+    /// not said yet which headers it reads).
+    pub(crate) fn needs_spin_context(&self) -> bool {
+        if self.typed.is_none() {
+            return true;
+        }
+        self.typed_headers.get().is_none_or(|names| {
+            names
+                .iter()
+                .any(|n| n == http::header::HOST || n.as_str().starts_with("spin-"))
+        })
     }
 
     fn idle_timeout(&self) -> Duration {
@@ -75,15 +133,10 @@ impl DirectHandler {
         self: &Arc<Self>,
         request: Request<Body>,
     ) -> Result<Response<Body>, Failure> {
-        let Idle {
-            mut store,
-            proxy,
-            served,
-            ..
-        } = match self.take_idle() {
-            Some(idle) => idle,
-            None => self.instantiate().await?,
-        };
+        if self.typed.is_some() {
+            return self.handle_typed(request).await;
+        }
+        let (mut store, proxy, served) = self.checkout(Entry::into_wasi).await?;
         let (tx, rx) = oneshot::channel();
         let params = {
             let mut http = http_view(store.data_mut());
@@ -107,18 +160,13 @@ impl DirectHandler {
                 Ok(()) => {
                     this.put_back(Idle {
                         store,
-                        proxy,
+                        entry: Entry::Wasi(proxy),
                         served: served + 1,
                         since: Instant::now(),
                     });
                     Ok(())
                 }
-                Err(trap) => {
-                    let trap = format!("{trap:?}");
-                    tracing::warn!(component = %this.component.spec.id, error = %trap, "instance discarded after a trap");
-                    this.runtime.metrics().record_trap(&this.component.spec.id);
-                    Err(trap)
-                }
+                Err(trap) => Err(this.trapped(&trap)),
             }
         });
         let mut rx = rx;
@@ -150,6 +198,73 @@ impl DirectHandler {
         }
     }
 
+    /// The typed path: reads the whole request first (no instance is held while the client
+    /// sends its body), then answers in one `redwasm:http/handler.handle` call.
+    async fn handle_typed(
+        self: &Arc<Self>,
+        request: Request<Body>,
+    ) -> Result<Response<Body>, Failure> {
+        let (headers, mut request) = typed::read_request(request).await?;
+        let (mut store, handler, served) = self.checkout(Entry::into_typed).await?;
+        // Known once the first instance has answered `request-headers`.
+        let wanted = self.typed_headers.get().map_or(&[][..], Vec::as_slice);
+        request.headers = typed::pick_headers(&headers, wanted);
+        let id = &self.component.spec.id;
+        match handler
+            .redwasm_http_handler()
+            .call_handle(&mut store, &request)
+            .await
+        {
+            Ok(response) => {
+                self.put_back(Idle {
+                    store,
+                    entry: Entry::Typed(handler),
+                    served: served + 1,
+                    since: Instant::now(),
+                });
+                typed::into_response(id, response)
+            }
+            Err(trap) => Err(Failure::Component(self.trapped(&trap))),
+        }
+    }
+
+    /// An idle instance (or a new one) with the export `pick` accepts, and its request count.
+    async fn checkout<E>(
+        &self,
+        pick: fn(Entry) -> Option<E>,
+    ) -> Result<(Store<HostState>, E, usize), Failure> {
+        if let Some(Idle {
+            store,
+            entry,
+            served,
+            ..
+        }) = self.take_idle()
+            && let Some(entry) = pick(entry)
+        {
+            return Ok((store, entry, served));
+        }
+        let Idle {
+            store,
+            entry,
+            served,
+            ..
+        } = self.instantiate().await?;
+        match pick(entry) {
+            Some(entry) => Ok((store, entry, served)),
+            None => Err(Failure::Instantiation(
+                "the new instance lacks the expected HTTP export".into(),
+            )),
+        }
+    }
+
+    /// Logs and counts a trap; the caller drops the instance.
+    fn trapped(&self, trap: &wasmtime::Error) -> String {
+        let trap = format!("{trap:?}");
+        tracing::warn!(component = %self.component.spec.id, error = %trap, "instance discarded after a trap");
+        self.runtime.metrics().record_trap(&self.component.spec.id);
+        trap
+    }
+
     /// Counts an instance torn down because its request overran the deadline.
     pub(crate) fn record_timeout(&self) {
         let id = &self.component.spec.id;
@@ -174,15 +289,35 @@ impl DirectHandler {
     async fn instantiate(&self) -> Result<Idle, Failure> {
         let mut store = self.runtime.new_store(&self.component);
         let limit = self.component.spec.settings.request_timeout;
-        let proxy = match tokio::time::timeout(limit, self.pre.instantiate_async(&mut store)).await
-        {
-            Ok(Ok(proxy)) => proxy,
+        let entry = tokio::time::timeout(limit, async {
+            match &self.typed {
+                Some(pre) => {
+                    let handler = pre.instantiate_async(&mut store).await?;
+                    if self.typed_headers.get().is_none() {
+                        let names = handler
+                            .redwasm_http_handler()
+                            .call_request_headers(&mut store)
+                            .await?;
+                        let names = typed::header_names(&self.component.spec.id, names);
+                        let _ = self.typed_headers.set(names);
+                    }
+                    Ok(Entry::Typed(handler))
+                }
+                None => self
+                    .pre
+                    .instantiate_async(&mut store)
+                    .await
+                    .map(Entry::Wasi),
+            }
+        });
+        let entry = match entry.await {
+            Ok(Ok(entry)) => entry,
             Ok(Err(error)) => return Err(Failure::Instantiation(format!("{error:?}"))),
             Err(_) => return Err(Failure::Instantiation("instantiation timed out".into())),
         };
         Ok(Idle {
             store,
-            proxy,
+            entry,
             served: 0,
             since: Instant::now(),
         })

@@ -9,11 +9,12 @@ use super::{Body, HttpApp, full};
 pub(super) async fn health(app: &HttpApp) -> Response<Body> {
     let components: Vec<serde_json::Value> = app
         .components()
-        .map(|c| {
+        .map(|(c, http_entry)| {
             serde_json::json!({
                 "id": c.spec.id,
                 "flavour": if c.is_p3() { "wasip3" } else { "wasip2" },
                 "engine": if c.is_concurrent() { "concurrent" } else { "plain" },
+                "http_entry": http_entry,
                 "max_instance_reuse": c.spec.settings.max_instance_reuse,
             })
         })

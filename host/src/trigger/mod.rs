@@ -6,6 +6,8 @@
 //! - [`run`]: accept loop with graceful shutdown (`run(listener, app, shutdown)`).
 //! - `direct`: WASIp2 components, called from the connection task (instance reuse and
 //!   expiry of its own).
+//! - `typed`: the one-call `redwasm:http/handler` export `direct` prefers when a component
+//!   has it.
 //! - `handler`: WASIp3 components (and WASIp2 ones on the concurrent engine) through
 //!   wasmtime-wasi-http's `ProxyHandler`: instance creation, reuse, concurrency and expiry.
 //! - `health`: `/health` and `/metrics`.
@@ -15,6 +17,7 @@ mod direct;
 mod handler;
 mod health;
 mod problem;
+mod typed;
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -88,6 +91,8 @@ pub(crate) enum Failure {
     Instantiation(String),
     /// It trapped, answered with an error, or returned without a response.
     Component(String),
+    /// The request body could not be read before a typed call (see `typed`).
+    BadBody(String),
 }
 
 /// Everything the server needs to answer requests.
@@ -203,29 +208,14 @@ impl HttpApp {
             return body_too_large(settings.max_request_body_bytes);
         }
 
-        // The guest sees an absolute URL (wasi:http needs an authority) and Spin's headers.
-        let authority = request
-            .headers()
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .map(str::to_string)
-            .unwrap_or_else(|| local.to_string());
-        let path_and_query = request
-            .uri()
-            .path_and_query()
-            .map(|pq| pq.as_str().to_string())
-            .unwrap_or_else(|| "/".into());
-        let full_url = format!("http://{authority}{path_and_query}");
-        if let Ok(uri) = full_url.parse::<Uri>() {
-            *request.uri_mut() = uri;
-        }
-        if !request.headers().contains_key(header::HOST)
-            && let Ok(value) = HeaderValue::from_str(&authority)
-        {
-            request.headers_mut().insert(header::HOST, value);
-        }
-        for (name, value) in matched.spin_headers(&full_url, client) {
-            request.headers_mut().insert(name, value);
+        // A typed guest gets only the headers it asked for: Spin's are built only for
+        // wasi:http guests and typed ones that ask for them.
+        let spin_context = match &served.handler {
+            Handler::Direct(direct) => direct.needs_spin_context(),
+            Handler::Proxy(_) => true,
+        };
+        if spin_context {
+            add_spin_context(&mut request, &matched, client, local);
         }
 
         // A streamed (chunked) body has no Content-Length to check up front: the guest's body
@@ -267,7 +257,10 @@ impl HttpApp {
             match result {
                 Ok(Ok(response)) => response,
                 Ok(Err(failure)) if started.elapsed() >= settings.request_timeout => {
-                    if let Failure::Instantiation(error) | Failure::Component(error) = &failure {
+                    if let Failure::Instantiation(error)
+                    | Failure::Component(error)
+                    | Failure::BadBody(error) = &failure
+                    {
                         tracing::debug!(component = id, %error, "timed out");
                     }
                     timed_out(id, settings.request_timeout)
@@ -289,9 +282,50 @@ impl HttpApp {
         response
     }
 
-    /// The routes' components in id order, for `/health`.
-    fn components(&self) -> impl Iterator<Item = &Arc<LoadedComponent>> {
-        self.components.values().map(|s| &s.component)
+    /// The routes' components in id order, each with the entry point its requests go
+    /// through, for `/health`.
+    fn components(&self) -> impl Iterator<Item = (&Arc<LoadedComponent>, &'static str)> {
+        self.components.values().map(|s| {
+            let entry = match &s.handler {
+                Handler::Direct(direct) if direct.is_typed() => "redwasm:http/handler@0.1.0",
+                _ if s.component.is_p3() => "wasi:http/handler@0.3",
+                _ => "wasi:http/incoming-handler@0.2",
+            };
+            (&s.component, entry)
+        })
+    }
+}
+
+/// What a wasi:http guest sees beyond the client's request, as under Spin: an absolute URL
+/// (wasi:http needs an authority), a `Host` header, and Spin's `spin-*` routing headers.
+fn add_spin_context(
+    request: &mut Request<Incoming>,
+    matched: &crate::routes::RouteMatch,
+    client: SocketAddr,
+    local: SocketAddr,
+) {
+    let authority = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .unwrap_or_else(|| local.to_string());
+    let path_and_query = request
+        .uri()
+        .path_and_query()
+        .map(|pq| pq.as_str().to_string())
+        .unwrap_or_else(|| "/".into());
+    let full_url = format!("http://{authority}{path_and_query}");
+    if let Ok(uri) = full_url.parse::<Uri>() {
+        *request.uri_mut() = uri;
+    }
+    if !request.headers().contains_key(header::HOST)
+        && let Ok(value) = HeaderValue::from_str(&authority)
+    {
+        request.headers_mut().insert(header::HOST, value);
+    }
+    for (name, value) in matched.spin_headers(&full_url, client) {
+        request.headers_mut().insert(name, value);
     }
 }
 
@@ -341,6 +375,10 @@ fn failure_response(id: &str, failure: Failure, timeout: Duration) -> Response<B
                 &format!("component `{id}` could not be instantiated; retry shortly"),
             )
         }
+        Failure::BadBody(error) => problem(
+            StatusCode::BAD_REQUEST,
+            &format!("the request body could not be read: {error}"),
+        ),
         Failure::Component(error) => {
             tracing::warn!(component = id, %error, "component failed");
             problem(

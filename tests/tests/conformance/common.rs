@@ -28,7 +28,10 @@ impl Target {
                 (url.trim().trim_end_matches('/').to_string(), None)
             }
             _ => {
-                let host = TestHost::start().await;
+                let host = TestHost::start_with(|options| {
+                    options.wasi_http_only = crate::WASI_HTTP_ONLY;
+                })
+                .await;
                 (host.base.clone(), Some(host))
             }
         };

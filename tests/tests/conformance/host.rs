@@ -52,6 +52,23 @@ async fn health_reports_redis_and_components() {
         let flavour = c["flavour"].as_str().unwrap_or_default();
         assert!(flavour == "wasip2" || flavour == "wasip3", "{c}");
     }
+    // The in-process host serves the shipped components through the entry point this binary
+    // is about (`conformance.rs`: the one-call export; `conformance_wasi_http.rs`: wasi:http),
+    // so the two binaries really exercise both.
+    if std::env::var("REDWASM_BASE_URL").map_or(true, |url| url.trim().is_empty()) {
+        let expected = if crate::WASI_HTTP_ONLY {
+            "wasi:http/incoming-handler@0.2"
+        } else {
+            "redwasm:http/handler@0.1.0"
+        };
+        for id in ["cache", "ratelimit"] {
+            let c = components
+                .iter()
+                .find(|c| c["id"] == id)
+                .unwrap_or_else(|| panic!("component {id} is listed: {body}"));
+            assert_eq!(c["http_entry"], expected, "{c}");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
