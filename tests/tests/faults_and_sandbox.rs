@@ -44,9 +44,11 @@ async fn exclusive() -> RwLockWriteGuard<'static, ()> {
 }
 
 /// The default `[component.probe.tool.redwasm]`: short timeout, small body limit.
+/// Through `wasi:http` (Spin's entry point): the "Typed entry point" tests below repeat the
+/// fault checks on `redwasm:http/handler`.
 fn probe_settings() -> String {
     format!(
-        "request_timeout_ms = {PROBE_TIMEOUT_MS}\nmax_request_body_bytes = {PROBE_BODY_LIMIT}\nreuse = 4\n"
+        "request_timeout_ms = {PROBE_TIMEOUT_MS}\nmax_request_body_bytes = {PROBE_BODY_LIMIT}\nreuse = 4\ntyped_http = false\n"
     )
 }
 
@@ -86,6 +88,28 @@ struct Probes {
 impl Probes {
     async fn start() -> Probes {
         Self::start_with(&probe_settings(), "").await
+    }
+
+    /// Like [`Probes::start`], with both components on the one-call `redwasm:http/handler`.
+    async fn start_typed() -> Probes {
+        let probe = probe_settings().replace("typed_http = false", "typed_http = true");
+        Self::start_with(&probe, "typed_http = true\n").await
+    }
+
+    /// One host per entry point, each with the entry its probes answer through:
+    /// (`wasi:http`, `"wasi:http"`) and (`redwasm:http/handler`, `"redwasm:http"`).
+    async fn each_entry() -> [(Probes, &'static str); 2] {
+        [
+            (Probes::start().await, "wasi:http"),
+            (Probes::start_typed().await, "redwasm:http"),
+        ]
+    }
+
+    /// `GET /probe/count` answers through `expected` (`x-probe-entry`).
+    async fn assert_entry(&self, expected: &str) {
+        let response = self.get("/probe/count").await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(entry(&response), expected);
     }
 
     async fn start_with(probe_tool: &str, other_tool: &str) -> Probes {
@@ -476,52 +500,54 @@ async fn sandbox_scan_returns_only_own_keys() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn traps_and_panics_are_contained() {
     let _process = shared().await;
-    let probes = Probes::start().await;
-    assert_eq!(probes.count("probe").await, 1);
-    assert_eq!(
-        probes.count("probe").await,
-        2,
-        "reuse = 4: the instance is reused"
-    );
-    assert_eq!(probes.count("other").await, 1);
-
-    for fault in ["trap", "panic"] {
-        let body = problem(
-            probes.get(&format!("/probe/{fault}")).await,
-            StatusCode::INTERNAL_SERVER_ERROR,
-        )
-        .await;
-        assert!(
-            body["detail"].as_str().unwrap().contains("probe"),
-            "the detail names the component: {body}"
-        );
-        // The next request to the same component succeeds (on an instance that survived
-        // or a fresh one: the trapped one was discarded).
-        assert!(probes.count("probe").await >= 1, "after /probe/{fault}");
+    for (probes, expected) in Probes::each_entry().await {
+        probes.assert_entry(expected).await;
+        assert_eq!(probes.count("probe").await, 2);
         assert_eq!(
-            probes.ok("probe", "PING", &[]).await,
-            [json!({"status": "PONG"})]
+            probes.count("probe").await,
+            3,
+            "reuse = 4: the instance is reused"
         );
-        // The other component is unaffected.
-        assert!(probes.count("other").await >= 1);
-        let sleep = probes.get("/other/sleep?ms=1").await;
-        assert_eq!(sleep.status(), StatusCode::OK);
-    }
+        assert_eq!(probes.count("other").await, 1);
 
-    probes
-        .wait_metric("redwasm_instance_traps_total{component=\"probe\"} 2")
-        .await;
-    let metrics = probes.metrics().await;
-    assert!(
-        metrics.contains("redwasm_http_requests_total{component=\"probe\",status=\"500\"} 2"),
-        "{metrics}"
-    );
-    assert!(
-        !metrics.lines().any(|l| l
-            .starts_with("redwasm_instance_traps_total{component=\"other\"}")
-            && !l.ends_with(" 0")),
-        "other never trapped:\n{metrics}"
-    );
+        for fault in ["trap", "panic"] {
+            let body = problem(
+                probes.get(&format!("/probe/{fault}")).await,
+                StatusCode::INTERNAL_SERVER_ERROR,
+            )
+            .await;
+            assert!(
+                body["detail"].as_str().unwrap().contains("probe"),
+                "the detail names the component: {body}"
+            );
+            // The next request to the same component succeeds (on an instance that survived
+            // or a fresh one: the trapped one was discarded).
+            assert!(probes.count("probe").await >= 1, "after /probe/{fault}");
+            assert_eq!(
+                probes.ok("probe", "PING", &[]).await,
+                [json!({"status": "PONG"})]
+            );
+            // The other component is unaffected.
+            assert!(probes.count("other").await >= 1);
+            let sleep = probes.get("/other/sleep?ms=1").await;
+            assert_eq!(sleep.status(), StatusCode::OK);
+        }
+
+        probes
+            .wait_metric("redwasm_instance_traps_total{component=\"probe\"} 2")
+            .await;
+        let metrics = probes.metrics().await;
+        assert!(
+            metrics.contains("redwasm_http_requests_total{component=\"probe\",status=\"500\"} 2"),
+            "{metrics}"
+        );
+        assert!(
+            !metrics.lines().any(|l| l
+                .starts_with("redwasm_instance_traps_total{component=\"other\"}")
+                && !l.ends_with(" 0")),
+            "other never trapped:\n{metrics}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -588,49 +614,51 @@ fn process_cpu() -> Duration {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn busy_loop_times_out_with_504() {
     let _process = shared().await;
-    let probes = Probes::start().await;
-    let started = Instant::now();
-    let response = probes.get("/probe/spin").await;
-    let elapsed = started.elapsed();
-    let body = problem(response, StatusCode::GATEWAY_TIMEOUT).await;
-    assert!(
-        body["detail"]
-            .as_str()
-            .unwrap()
-            .contains(&PROBE_TIMEOUT_MS.to_string()),
-        "the detail names the limit: {body}"
-    );
-    let timeout = Duration::from_millis(PROBE_TIMEOUT_MS);
-    assert!(
-        elapsed >= timeout - Duration::from_millis(50),
-        "504 too early: {elapsed:?}"
-    );
-    // The host's own backstop is the timeout + 1 s; allow slack for a loaded 2-core machine.
-    assert!(
-        elapsed < timeout + Duration::from_millis(2500),
-        "504 too late: {elapsed:?}"
-    );
-    assert_eq!(
-        probes.get("/probe/sleep?ms=300").await.status(),
-        StatusCode::OK,
-        "within the limit"
-    );
-    let metrics = probes.metrics().await;
-    assert_eq!(
-        metric(
-            &metrics,
-            "redwasm_http_requests_total{component=\"probe\",status=\"504\"}"
-        ),
-        1
-    );
-    assert_eq!(
-        metric(
-            &metrics,
-            "redwasm_instance_timeouts_total{component=\"probe\"}"
-        ),
-        1,
-        "the overrunning instance is torn down and counted"
-    );
+    for (probes, expected) in Probes::each_entry().await {
+        probes.assert_entry(expected).await;
+        let started = Instant::now();
+        let response = probes.get("/probe/spin").await;
+        let elapsed = started.elapsed();
+        let body = problem(response, StatusCode::GATEWAY_TIMEOUT).await;
+        assert!(
+            body["detail"]
+                .as_str()
+                .unwrap()
+                .contains(&PROBE_TIMEOUT_MS.to_string()),
+            "the detail names the limit: {body}"
+        );
+        let timeout = Duration::from_millis(PROBE_TIMEOUT_MS);
+        assert!(
+            elapsed >= timeout - Duration::from_millis(50),
+            "504 too early: {elapsed:?}"
+        );
+        // The host's own backstop is the timeout + 1 s; allow slack for a loaded 2-core machine.
+        assert!(
+            elapsed < timeout + Duration::from_millis(2500),
+            "504 too late: {elapsed:?}"
+        );
+        assert_eq!(
+            probes.get("/probe/sleep?ms=300").await.status(),
+            StatusCode::OK,
+            "within the limit"
+        );
+        let metrics = probes.metrics().await;
+        assert_eq!(
+            metric(
+                &metrics,
+                "redwasm_http_requests_total{component=\"probe\",status=\"504\"}"
+            ),
+            1
+        );
+        assert_eq!(
+            metric(
+                &metrics,
+                "redwasm_instance_timeouts_total{component=\"probe\"}"
+            ),
+            1,
+            "the overrunning instance is torn down and counted"
+        );
+    }
 }
 
 /// Same contract for a guest blocked in a host call (`std::thread::sleep` is a blocking
@@ -825,45 +853,47 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn body_over_limit_with_content_length_is_413() {
     let _process = shared().await;
-    let probes = Probes::start().await;
-    // A client without connection reuse: the host closes the connection after a 413 without
-    // saying so (see `body_over_limit_413_says_connection_close`), which a pooling client
-    // can race into.
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .build()
-        .unwrap();
-    let echo = |len: usize, component: &'static str| {
-        http.post(probes.url(&format!("/{component}/echo")))
-            .body(vec![b'x'; len])
-            .send()
-    };
-    let at_limit = echo(PROBE_BODY_LIMIT, "probe").await.unwrap();
-    assert_eq!(at_limit.status(), StatusCode::OK);
-    assert_eq!(
-        at_limit.json::<Value>().await.unwrap()["length"],
-        PROBE_BODY_LIMIT
-    );
+    for (probes, expected) in Probes::each_entry().await {
+        probes.assert_entry(expected).await;
+        // A client without connection reuse: the host closes the connection after a 413 without
+        // saying so (see `body_over_limit_413_says_connection_close`), which a pooling client
+        // can race into.
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap();
+        let echo = |len: usize, component: &'static str| {
+            http.post(probes.url(&format!("/{component}/echo")))
+                .body(vec![b'x'; len])
+                .send()
+        };
+        let at_limit = echo(PROBE_BODY_LIMIT, "probe").await.unwrap();
+        assert_eq!(at_limit.status(), StatusCode::OK);
+        assert_eq!(
+            at_limit.json::<Value>().await.unwrap()["length"],
+            PROBE_BODY_LIMIT
+        );
 
-    let over = echo(PROBE_BODY_LIMIT + 1, "probe").await.unwrap();
-    let body = problem(over, StatusCode::PAYLOAD_TOO_LARGE).await;
-    assert!(
-        body["detail"]
-            .as_str()
-            .unwrap()
-            .contains(&PROBE_BODY_LIMIT.to_string()),
-        "the detail names the limit: {body}"
-    );
-    let far_over = echo(64 * 1024, "probe").await.unwrap();
-    problem(far_over, StatusCode::PAYLOAD_TOO_LARGE).await;
+        let over = echo(PROBE_BODY_LIMIT + 1, "probe").await.unwrap();
+        let body = problem(over, StatusCode::PAYLOAD_TOO_LARGE).await;
+        assert!(
+            body["detail"]
+                .as_str()
+                .unwrap()
+                .contains(&PROBE_BODY_LIMIT.to_string()),
+            "the detail names the limit: {body}"
+        );
+        let far_over = echo(64 * 1024, "probe").await.unwrap();
+        problem(far_over, StatusCode::PAYLOAD_TOO_LARGE).await;
 
-    // The limit is per component: `other` has the default (2 MiB).
-    let other = echo(64 * 1024, "other").await.unwrap();
-    assert_eq!(other.status(), StatusCode::OK);
-    assert_eq!(other.json::<Value>().await.unwrap()["length"], 64 * 1024);
+        // The limit is per component: `other` has the default (2 MiB).
+        let other = echo(64 * 1024, "other").await.unwrap();
+        assert_eq!(other.status(), StatusCode::OK);
+        assert_eq!(other.json::<Value>().await.unwrap()["length"], 64 * 1024);
 
-    // The component keeps serving.
-    assert!(probes.count("probe").await >= 1);
+        // The component keeps serving.
+        assert!(probes.count("probe").await >= 1);
+    }
 }
 
 /// A 413 sent before the body was read ends the connection (the rest of the body is never
@@ -911,12 +941,14 @@ async fn body_over_limit_413_says_connection_close() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn chunked_body_under_limit_is_read_whole() {
     let _process = shared().await;
-    let probes = Probes::start().await;
-    let chunks = vec![vec![b'a'; 300], vec![b'b'; 300], vec![b'c'; 300]];
-    let (status, head, body) = chunked_post(&probes.host.base, "/probe/echo", &chunks).await;
-    assert_eq!(status, 200, "{head}\n{}", String::from_utf8_lossy(&body));
-    let json: Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(json["length"], 900);
+    for (probes, expected) in Probes::each_entry().await {
+        probes.assert_entry(expected).await;
+        let chunks = vec![vec![b'a'; 300], vec![b'b'; 300], vec![b'c'; 300]];
+        let (status, head, body) = chunked_post(&probes.host.base, "/probe/echo", &chunks).await;
+        assert_eq!(status, 200, "{head}\n{}", String::from_utf8_lossy(&body));
+        let json: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json["length"], 900);
+    }
 }
 
 /// The contract: a body over the limit is a 413, also when it arrives without a
@@ -929,24 +961,72 @@ async fn chunked_body_under_limit_is_read_whole() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn chunked_body_over_limit_is_413() {
     let _process = shared().await;
-    let probes = Probes::start().await;
-    let chunks: Vec<Vec<u8>> = (0..4).map(|_| vec![b'x'; PROBE_BODY_LIMIT]).collect();
-    let (status, head, body) = chunked_post(&probes.host.base, "/probe/echo", &chunks).await;
-    let text = String::from_utf8_lossy(&body).to_string();
-    assert_ne!(
-        status, 500,
-        "an oversized chunked body must not be a 500: {head}\n{text}"
-    );
-    assert_eq!(status, 413, "oversized chunked body: {head}\n{text}");
-    assert!(
-        head.to_ascii_lowercase()
-            .contains("content-type: application/problem+json"),
-        "413 is problem+json: {head}"
-    );
-    let problem: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(problem["status"], 413);
-    // And the component is fine afterwards.
-    assert!(probes.count("probe").await >= 1);
+    for (probes, expected) in Probes::each_entry().await {
+        probes.assert_entry(expected).await;
+        let chunks: Vec<Vec<u8>> = (0..4).map(|_| vec![b'x'; PROBE_BODY_LIMIT]).collect();
+        let (status, head, body) = chunked_post(&probes.host.base, "/probe/echo", &chunks).await;
+        let text = String::from_utf8_lossy(&body).to_string();
+        assert_ne!(
+            status, 500,
+            "an oversized chunked body must not be a 500: {head}\n{text}"
+        );
+        assert_eq!(status, 413, "oversized chunked body: {head}\n{text}");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("content-type: application/problem+json"),
+            "413 is problem+json: {head}"
+        );
+        let problem: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(problem["status"], 413);
+        // And the component is fine afterwards.
+        assert!(probes.count("probe").await >= 1);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Typed entry point (`redwasm:http/handler`): the same faults, contained the same way
+// ---------------------------------------------------------------------------------------
+
+/// Which entry point answered (the probe says so in `x-probe-entry`).
+fn entry(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("x-probe-entry")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn typed_entry_gets_only_declared_headers_like_wasi_http() {
+    let _process = shared().await;
+    let mut seen = Vec::new();
+    for (typed, expected_entry) in [(true, "redwasm:http"), (false, "wasi:http")] {
+        let probes = if typed {
+            Probes::start_typed().await
+        } else {
+            Probes::start().await
+        };
+        let response = probes
+            .http
+            .get(probes.url("/probe/headers"))
+            .header("x-probe", "one")
+            .header("x-other", "never passed")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(entry(&response), expected_entry);
+        let headers: Value = response.json().await.unwrap();
+        // `spin-path-info` is one of Spin's routing headers: the host builds them for a typed
+        // component only when it declares one, as the probe does.
+        assert_eq!(
+            headers,
+            json!([["x-probe", "one"], ["spin-path-info", "/headers"]]),
+            "typed = {typed}"
+        );
+        seen.push(headers);
+    }
+    assert_eq!(seen[0], seen[1], "both entry points see the same request");
 }
 
 // ---------------------------------------------------------------------------------------

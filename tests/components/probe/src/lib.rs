@@ -1,6 +1,11 @@
 //! A test-only Spin HTTP component (WASIp2) for redwasm's fault-containment and sandbox tests.
 //! It is built to wasm by `tests/build.rs`; natively it is an empty crate.
 //!
+//! It has both HTTP entry points of redwasm's components, `wasi:http/incoming-handler` and the
+//! one-call `redwasm:http/handler`, over the same probes, so the tests can run each fault on
+//! either (`typed_http` in the manifest picks one). Every answer carries `x-probe-entry:
+//! wasi:http` or `redwasm:http` to say which ran.
+//!
 //! Routes (the last path segment selects the probe, so the same code serves any route prefix,
 //! e.g. `/probe/...` and `/other/...`):
 //! - `POST …/redis` with `{"command":"GET","args":["k", 1]}` runs `Connection::execute`
@@ -15,6 +20,8 @@
 //!   `{"count":N,"instance":"<id>"}` (observes instance reuse).
 //! - `POST …/echo`: streams the body and returns its length; 400 naming the error when the
 //!   body cannot be read (e.g. the host's body limit).
+//! - `GET …/headers`: the request headers it was given among `x-probe` and `spin-path-info`
+//!   (the typed entry point declares exactly these two), as `[[name, value], ...]`.
 
 #![deny(missing_docs)]
 #![cfg_attr(not(target_arch = "wasm32"), forbid(unsafe_code))]

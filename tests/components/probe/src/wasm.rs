@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
-use spin_sdk::http::{IncomingRequest, Method, Response};
+use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;
 use spin_sdk::redis::{Connection, Error as RedisError, RedisParameter, RedisResult};
 
@@ -19,47 +19,108 @@ fn instance_id() -> u64 {
     *ID.get_or_init(|| RandomState::new().hash_one(0u8))
 }
 
-fn text(status: u16, body: impl Into<String>) -> Response {
-    Response::builder()
-        .status(status)
-        .header("content-type", "text/plain")
-        .body(body.into())
-        .build()
+/// A probe's answer, whichever entry point asked.
+struct Answer {
+    status: u16,
+    content_type: &'static str,
+    body: String,
 }
 
-fn json(status: u16, body: serde_json::Value) -> Response {
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .build()
+fn text(status: u16, body: impl Into<String>) -> Answer {
+    Answer {
+        status,
+        content_type: "text/plain",
+        body: body.into(),
+    }
 }
 
+fn json(status: u16, body: serde_json::Value) -> Answer {
+    Answer {
+        status,
+        content_type: "application/json",
+        body: body.to_string(),
+    }
+}
+
+/// The request headers the typed entry point asks for (`GET …/headers` echoes them).
+const TYPED_HEADERS: [&str; 2] = ["x-probe", "spin-path-info"];
+
+/// The wasi:http entry point (what Spin calls).
 #[http_component]
 async fn handle(request: IncomingRequest) -> Response {
-    let count = COUNTER.fetch_add(1, Ordering::SeqCst) + 1;
-    let method = request.method();
+    let method = request.method().to_string().to_ascii_uppercase();
     let path_and_query = request.path_with_query().unwrap_or_default();
-    let (path, query) = match path_and_query.split_once('?') {
-        Some((p, q)) => (p.to_string(), q.to_string()),
-        None => (path_and_query.clone(), String::new()),
+    let headers: Vec<(String, String)> = request
+        .headers()
+        .entries()
+        .into_iter()
+        .filter(|(name, _)| TYPED_HEADERS.contains(&name.as_str()))
+        .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
+        .collect();
+    let body = if matches!(method.as_str(), "POST" | "PUT") {
+        read_body(request).await
+    } else {
+        Ok(Vec::new())
     };
-    let probe = path.rsplit('/').next().unwrap_or_default().to_string();
-    match (method, probe.as_str()) {
-        (Method::Get, "count") => json(
+    let answer = answer(&method, &path_and_query, &headers, body);
+    Response::builder()
+        .status(answer.status)
+        .header("content-type", answer.content_type)
+        .header("x-probe-entry", "wasi:http")
+        .body(answer.body)
+        .build()
+}
+
+// The one-call entry point the redwasm host prefers.
+redwasm_guest::serve_typed_http!(TYPED_HEADERS, |request| {
+    let answer = answer(
+        &request.method,
+        &request.path_and_query,
+        &request.headers,
+        Ok(request.body.clone()),
+    );
+    redwasm_guest::http::HttpResponse::new(answer.status)
+        .with_header("content-type", answer.content_type)
+        .with_header("x-probe-entry", "redwasm:http")
+        .with_body(answer.body.into_bytes())
+});
+
+/// Every probe: `method` upper-case, `headers` only [`TYPED_HEADERS`], `body` as read.
+fn answer(
+    method: &str,
+    path_and_query: &str,
+    headers: &[(String, String)],
+    body: Result<Vec<u8>, String>,
+) -> Answer {
+    let count = COUNTER.fetch_add(1, Ordering::SeqCst) + 1;
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    let probe = path.rsplit('/').next().unwrap_or_default();
+    match (method, probe) {
+        ("GET", "count") => json(
             200,
             // A string: JSON numbers above 2^53 would not round-trip everywhere.
             serde_json::json!({ "count": count, "instance": instance_id().to_string() }),
         ),
-        (Method::Get, "trap") => core::arch::wasm32::unreachable(),
-        (Method::Get, "panic") => panic!("probe: panicking on purpose"),
-        (Method::Get, "spin") => {
+        ("GET", "headers") => json(
+            200,
+            serde_json::Value::Array(
+                headers
+                    .iter()
+                    .map(|(name, value)| serde_json::json!([name, value]))
+                    .collect(),
+            ),
+        ),
+        ("GET", "trap") => core::arch::wasm32::unreachable(),
+        ("GET", "panic") => panic!("probe: panicking on purpose"),
+        ("GET", "spin") => {
             let mut x: u64 = 0;
             loop {
                 x = std::hint::black_box(x.wrapping_add(1));
             }
         }
-        (Method::Get, "sleep") => {
+        ("GET", "sleep") => {
             let ms = query
                 .split('&')
                 .find_map(|kv| kv.strip_prefix("ms="))
@@ -68,25 +129,25 @@ async fn handle(request: IncomingRequest) -> Response {
             std::thread::sleep(Duration::from_millis(ms));
             json(200, serde_json::json!({ "slept_ms": ms }))
         }
-        (Method::Get, "env") => {
+        ("GET", "env") => {
             let name = query.strip_prefix("name=").unwrap_or_default();
             match std::env::var(name) {
                 Ok(value) => text(200, value),
                 Err(_) => text(404, format!("no environment variable `{name}`")),
             }
         }
-        (Method::Get, "file") => {
+        ("GET", "file") => {
             let path = query.strip_prefix("path=").unwrap_or_default();
             match std::fs::read_to_string(path) {
                 Ok(contents) => text(200, contents),
                 Err(error) => text(404, format!("cannot read `{path}`: {error}")),
             }
         }
-        (Method::Post, "echo") => match read_body(request).await {
+        ("POST", "echo") => match body {
             Ok(body) => json(200, serde_json::json!({ "length": body.len() })),
             Err(error) => text(400, format!("body could not be read: {error}")),
         },
-        (Method::Post, "redis") => match read_body(request).await {
+        ("POST", "redis") => match body {
             Ok(body) => redis(&body),
             Err(error) => text(400, format!("body could not be read: {error}")),
         },
@@ -103,7 +164,7 @@ async fn read_body(request: IncomingRequest) -> Result<Vec<u8>, String> {
     Ok(body)
 }
 
-fn redis(body: &[u8]) -> Response {
+fn redis(body: &[u8]) -> Answer {
     let Ok(input) = serde_json::from_slice::<serde_json::Value>(body) else {
         return text(400, "body must be JSON");
     };
