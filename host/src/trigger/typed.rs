@@ -71,12 +71,16 @@ pub(super) fn into_response(
     component: &str,
     response: wit::Response,
 ) -> Result<Response<Body>, Failure> {
-    let status = StatusCode::from_u16(response.status).map_err(|_| {
-        Failure::Component(format!(
-            "the guest answered with status {}",
-            response.status
-        ))
-    })?;
+    // A 1xx cannot be a final response.
+    let status = StatusCode::from_u16(response.status)
+        .ok()
+        .filter(|status| !status.is_informational())
+        .ok_or_else(|| {
+            Failure::Component(format!(
+                "the guest answered with status {}",
+                response.status
+            ))
+        })?;
     let mut out = Response::new(full(Bytes::from(response.body)));
     *out.status_mut() = status;
     let headers = out.headers_mut();
@@ -179,14 +183,19 @@ mod tests {
         let body = response.into_body().collect().await.unwrap().to_bytes();
         assert_eq!(&body[..], b"{}");
 
-        let bad_status = into_response(
-            "c",
-            wit::Response {
-                status: 1000,
-                headers: vec![],
-                body: vec![],
-            },
-        );
-        assert!(matches!(bad_status, Err(Failure::Component(_))));
+        for status in [1000, 100, 99] {
+            let bad_status = into_response(
+                "c",
+                wit::Response {
+                    status,
+                    headers: vec![],
+                    body: vec![],
+                },
+            );
+            assert!(
+                matches!(bad_status, Err(Failure::Component(_))),
+                "status {status}"
+            );
+        }
     }
 }
