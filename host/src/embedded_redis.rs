@@ -3,6 +3,10 @@
 //! port, so nothing else on the machine can reach it or collide with it), with AOF on.
 //!
 //! The child is stopped (SIGTERM, then SIGKILL after a grace period) when the handle drops.
+//!
+//! It runs hardened for the sandbox ([`Hardening`]): what ACL users cannot bound (memory of
+//! one string, the size of one reply, script CPU, crafted dump payloads) is bounded by the
+//! server's own configuration. The same settings are what an operator puts in redis.conf.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -11,6 +15,61 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
+
+/// Server settings that back the host's sandbox on a Redis it owns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hardening {
+    /// `busy-reply-threshold`: from then on, Redis answers other clients (`BUSY`) and accepts
+    /// the watchdog's `SCRIPT KILL`. The host's `script_time_limit`.
+    pub script_time_limit: Duration,
+    /// `proto-max-bulk-len`: the largest string the server builds, also from inside a script
+    /// (`SETRANGE`, `APPEND`, `SETBIT`); at least 1 MiB (Redis's minimum).
+    pub max_value_bytes: u64,
+    /// `client-output-buffer-limit normal`: a client whose pending reply grows past this is
+    /// disconnected by Redis before the host reads it, so no reply makes the host buffer
+    /// more than about this much.
+    pub max_reply_bytes: u64,
+}
+
+impl Default for Hardening {
+    fn default() -> Self {
+        let pool = crate::redis::RedisPoolConfig::default();
+        Hardening {
+            script_time_limit: pool.script_time_limit,
+            max_value_bytes: crate::redis::RedisLimits::default().max_write_bytes as u64,
+            max_reply_bytes: pool.max_reply_bytes as u64,
+        }
+    }
+}
+
+impl Hardening {
+    /// The `redis-server` arguments.
+    pub fn args(&self) -> Vec<String> {
+        let reply = (self.max_reply_bytes + (1 << 20)).to_string();
+        [
+            // RESTORE is denied to guests; a crafted payload from anywhere else still
+            // cannot crash the server.
+            "--sanitize-dump-payload",
+            "yes",
+            "--busy-reply-threshold",
+            &self.script_time_limit.as_millis().max(1).to_string(),
+            "--proto-max-bulk-len",
+            &self.max_value_bytes.max(1 << 20).to_string(),
+            "--client-output-buffer-limit",
+            "normal",
+            &reply,
+            &reply,
+            "0",
+            "--enable-debug-command",
+            "no",
+            "--enable-module-command",
+            "no",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }
+}
 
 /// A `redis-server` child process owned by the host.
 pub struct EmbeddedRedis {
@@ -22,6 +81,15 @@ impl EmbeddedRedis {
     /// Starts `redis-server` with its data (AOF and RDB) in `data_dir`, waits until it answers
     /// `PING` (at most `ready_timeout`), and returns the handle.
     pub async fn start(data_dir: &Path, ready_timeout: Duration) -> anyhow::Result<Self> {
+        Self::start_hardened(data_dir, ready_timeout, &Hardening::default()).await
+    }
+
+    /// [`EmbeddedRedis::start`] with explicit [`Hardening`].
+    pub async fn start_hardened(
+        data_dir: &Path,
+        ready_timeout: Duration,
+        hardening: &Hardening,
+    ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("create Redis data dir {}", data_dir.display()))?;
         let data_dir = data_dir
@@ -41,6 +109,7 @@ impl EmbeddedRedis {
             .args(["--appendonly", "yes", "--appendfsync", "everysec"])
             .args(["--save", "3600 1 300 100 60 10000"])
             .args(["--daemonize", "no", "--loglevel", "warning"])
+            .args(hardening.args())
             .stdin(Stdio::null())
             .stdout(Stdio::inherit())
             .stderr(Stdio::inherit())

@@ -22,7 +22,7 @@ use wasmtime_wasi_http::handler::ProxyPre;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 use crate::metrics::Metrics;
-use crate::redis::{RedisCtx, RedisCtxView, RedisPool};
+use crate::redis::{RedisCtx, RedisCtxView, RedisLimits, RedisPool};
 use crate::variables::VariablesCtx;
 
 /// How often the epoch advances; a running guest yields to the executor at least this often.
@@ -48,6 +48,8 @@ pub struct ComponentSettings {
     pub sandbox: bool,
     /// Serve HTTP through the component's `redwasm:http/handler` export when it has one.
     pub typed_http: bool,
+    /// What the component may do to Redis per command and per call.
+    pub redis_limits: RedisLimits,
 }
 
 impl Default for ComponentSettings {
@@ -61,6 +63,7 @@ impl Default for ComponentSettings {
             max_memory_bytes: 128 * 1024 * 1024,
             sandbox: true,
             typed_http: true,
+            redis_limits: RedisLimits::default(),
         }
     }
 }
@@ -101,6 +104,11 @@ pub struct LoadedComponent {
 }
 
 impl LoadedComponent {
+    /// The component's Redis key prefix, when its sandbox is on.
+    pub fn redis_prefix(&self) -> Option<&str> {
+        self.redis.prefix()
+    }
+
     /// True for a `wasi:http/handler@0.3` (WASIp3) component.
     pub fn is_p3(&self) -> bool {
         matches!(self.proxy_pre, Some(ProxyPre::P3(_)))
@@ -122,6 +130,14 @@ pub struct HostState {
     redis: RedisCtx,
     variables: VariablesCtx,
     limits: StoreLimits,
+}
+
+impl HostState {
+    /// Starts a new call into the instance (a request, an embedded call, a job): the
+    /// per-call Redis budget is full again.
+    pub fn begin_call(&mut self) {
+        self.redis.begin_call();
+    }
 }
 
 impl WasiView for HostState {
@@ -359,7 +375,8 @@ impl Runtime {
             &spec.allowed_outbound_hosts,
             spec.settings.sandbox,
         )
-        .map_err(|e| anyhow::anyhow!("component `{}`: {e}", spec.id))?;
+        .map_err(|e| anyhow::anyhow!("component `{}`: {e}", spec.id))?
+        .with_limits(spec.settings.redis_limits.clone());
         Ok(Arc::new(LoadedComponent {
             spec,
             engine,
@@ -393,7 +410,7 @@ impl Runtime {
             wasi,
             http: WasiHttpCtx::new(),
             outbound_http: OutboundHttpPolicy,
-            redis: component.redis.clone(),
+            redis: component.redis.for_store(),
             variables: component.spec.variables.clone(),
             limits,
         };

@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use crate::embedded_redis::EmbeddedRedis;
+use crate::embedded_redis::{EmbeddedRedis, Hardening};
 use crate::engine::{ComponentSettings, ComponentSpec, Runtime};
 use crate::manifest::{ComponentHostSettings, FilesMount, Manifest, TriggerRoute};
 use crate::metrics::Metrics;
-use crate::redis::{RedisPool, RedisPoolConfig};
+use crate::redis::{RedisLimits, RedisPool, RedisPoolConfig};
 use crate::trigger::{HttpApp, TriggerLimits};
 use crate::variables::{AppVariables, EnvironmentSource};
 
@@ -70,6 +70,13 @@ fn settings(host: &ComponentHostSettings) -> ComponentSettings {
         max_memory_bytes: usize::try_from(host.max_memory_bytes).unwrap_or(usize::MAX),
         sandbox: host.sandbox,
         typed_http: host.typed_http,
+        redis_limits: RedisLimits {
+            max_write_bytes: usize::try_from(host.max_redis_write_bytes).unwrap_or(usize::MAX),
+            max_blocking: host.max_redis_blocking,
+            max_commands_per_call: host.max_redis_commands_per_request,
+            max_bytes_per_call: host.max_redis_bytes_per_request,
+            ..RedisLimits::default()
+        },
     }
 }
 
@@ -90,10 +97,20 @@ pub async fn build_app(options: &AppOptions) -> anyhow::Result<HttpApp> {
         &overrides,
     )?;
 
-    let runtime = Arc::new(Runtime::new(
-        RedisPool::new(options.redis_pool.clone()),
-        Arc::new(Metrics::default()),
-    )?);
+    let mut pool_config = options.redis_pool.clone();
+    if let Some(mode) = manifest.host.redis_acl {
+        pool_config.acl = mode;
+    }
+    if let Some(ms) = manifest.host.script_time_limit_ms {
+        pool_config.script_time_limit = Duration::from_millis(ms);
+    }
+    let pool = RedisPool::new(pool_config);
+    let redis_address = variables.get(REDIS_ADDRESS_VARIABLE).map(str::to_string);
+    if let Some(address) = &redis_address {
+        pool.set_host_redis(address)
+            .with_context(|| format!("the host's Redis address `{REDIS_ADDRESS_VARIABLE}`"))?;
+    }
+    let runtime = Arc::new(Runtime::new(pool.clone(), Arc::new(Metrics::default()))?);
 
     let mut loaded = BTreeMap::new();
     let mut routes = Vec::new();
@@ -155,7 +172,11 @@ pub async fn build_app(options: &AppOptions) -> anyhow::Result<HttpApp> {
         }
         routes.push((route.clone(), loaded[id].clone()));
     }
-    let redis_address = variables.get(REDIS_ADDRESS_VARIABLE).map(str::to_string);
+    let prefixes: Vec<String> = loaded
+        .values()
+        .filter_map(|c| c.redis_prefix().map(str::to_string))
+        .collect();
+    pool.prepare_sandbox(&prefixes).await?;
     HttpApp::new(runtime, routes, redis_address, options.limits.clone())
 }
 
@@ -174,9 +195,20 @@ pub async fn serve(
     let manifest_redis = host_settings.redis_url;
     let mut owned = None;
     if options.redis_url.is_none() && manifest_redis.is_none() {
-        let redis = EmbeddedRedis::start(&options.redis_data_dir, Duration::from_secs(15))
-            .await
-            .context("no REDIS_URL given, so redwasm starts its own redis-server")?;
+        let hardening = Hardening {
+            script_time_limit: host_settings
+                .script_time_limit_ms
+                .map_or(options.redis_pool.script_time_limit, Duration::from_millis),
+            max_reply_bytes: options.redis_pool.max_reply_bytes as u64,
+            ..Hardening::default()
+        };
+        let redis = EmbeddedRedis::start_hardened(
+            &options.redis_data_dir,
+            Duration::from_secs(15),
+            &hardening,
+        )
+        .await
+        .context("no REDIS_URL given, so redwasm starts its own redis-server")?;
         tracing::info!(url = %redis.url(), dir = %options.redis_data_dir.display(), "started redis-server");
         options.redis_url = Some(redis.url());
         owned = Some(redis);

@@ -28,9 +28,10 @@ impl TestHost {
         Self::start_with(|_| {}).await
     }
 
-    /// Starts Redis and the host, letting `configure` adjust the options first.
+    /// Starts Redis and the host, letting `configure` adjust the options first. Redis runs
+    /// with the settings `redwasm serve` gives a server it owns ([`hardened_redis`]).
     pub async fn start_with(configure: impl FnOnce(&mut redwasm::serve::AppOptions)) -> TestHost {
-        Self::start_on(RedisServer::start(), configure).await
+        Self::start_on(hardened_redis(), configure).await
     }
 
     /// Starts the host on an already running `redis` (e.g. one started with `--requirepass`
@@ -67,6 +68,35 @@ impl TestHost {
         format!("{}{}", self.base, path)
     }
 
+    /// `GET path` answered 200: its body. Panics otherwise (for the host's own endpoints).
+    pub async fn get_ok(&self, path: &str) -> String {
+        let response = client().get(self.url(path)).send().await.expect(path);
+        let status = response.status();
+        let text = response.text().await.expect(path);
+        assert_eq!(status, reqwest::StatusCode::OK, "GET {path}: {text}");
+        text
+    }
+
+    /// A connection to the host's Redis with full rights, to look behind the sandbox.
+    pub async fn raw_redis(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.redis.url())
+            .expect("redis url")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect to the test's redis-server")
+    }
+
+    /// `GET /metrics` (Prometheus text).
+    pub async fn metrics(&self) -> String {
+        self.get_ok("/metrics").await
+    }
+
+    /// `GET /health` (JSON).
+    pub async fn health(&self) -> serde_json::Value {
+        let text = self.get_ok("/health").await;
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("/health: {e}: {text}"))
+    }
+
     /// Stops the server gracefully and waits for it.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(tx) = self.shutdown.take() {
@@ -85,6 +115,24 @@ impl Drop for TestHost {
             let _ = tx.send(());
         }
     }
+}
+
+/// A redis-server started as `redwasm serve` starts the one it owns: with the sandbox's
+/// hardening (`busy-reply-threshold`, `proto-max-bulk-len`, output-buffer limit, ...).
+pub fn hardened_redis() -> RedisServer {
+    let args = redwasm::embedded_redis::Hardening::default().args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    RedisServer::start_with_args(&args)
+}
+
+/// The value of one unlabelled series in Prometheus text, e.g.
+/// `redwasm_redis_denied_total`. Panics when it is absent.
+pub fn metric(text: &str, series: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no `{series}` in:\n{text}"))
+        .parse()
+        .unwrap_or_else(|e| panic!("`{series}`: {e}"))
 }
 
 /// The workspace's `spin.toml`.

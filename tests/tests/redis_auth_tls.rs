@@ -52,14 +52,7 @@ async fn health(host: &TestHost) -> (StatusCode, Value) {
 }
 
 async fn metrics(host: &TestHost) -> String {
-    client()
-        .get(host.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    host.metrics().await
 }
 
 /// An authenticated redis-rs connection on the server's plain port.

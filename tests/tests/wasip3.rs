@@ -84,23 +84,12 @@ impl P3 {
     }
 
     async fn metrics(&self) -> String {
-        let response = self
-            .http
-            .get(self.host.url("/metrics"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        response.text().await.unwrap()
+        self.host.metrics().await
     }
 
     /// A redis-rs connection to the same server, to look behind the sandbox.
     async fn raw(&self) -> redis::aio::MultiplexedConnection {
-        redis::Client::open(self.host.redis.url())
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap()
+        self.host.raw_redis().await
     }
 }
 

@@ -51,6 +51,7 @@ pub struct Redwasm {
     redis_url: String,
     components_dir: PathBuf,
     hit_flush_interval: Duration,
+    call_timeout: Duration,
 }
 
 impl Redwasm {
@@ -58,12 +59,14 @@ impl Redwasm {
     /// Components load from the directory the build wrote them to.
     pub async fn connect(redis_url: &str) -> anyhow::Result<Self> {
         let pool = RedisPool::new(RedisPoolConfig::default());
+        pool.set_host_redis(redis_url)?;
         let runtime = Arc::new(Runtime::new(pool, Arc::new(Metrics::default()))?);
         Ok(Redwasm {
             runtime,
             redis_url: redis_url.to_string(),
             components_dir: PathBuf::from(env!("REDWASM_COMPONENTS_DIR")),
             hit_flush_interval: hits::DEFAULT_FLUSH_INTERVAL,
+            call_timeout: ComponentSettings::default().request_timeout,
         })
     }
 
@@ -78,6 +81,14 @@ impl Redwasm {
     /// whatever the interval.
     pub fn with_hit_flush_interval(mut self, interval: Duration) -> Self {
         self.hit_flush_interval = interval;
+        self
+    }
+
+    /// How long one call into a component may run (default 30 s, as an HTTP request). A
+    /// call past it fails, and its instance is dropped, so a guest in a loop cannot hang
+    /// the caller.
+    pub fn with_call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = timeout;
         self
     }
 
@@ -137,10 +148,20 @@ impl Redwasm {
             variables: VariablesCtx::from_values(variables),
             environment: Vec::new(),
             mounts: Vec::new(),
-            settings: ComponentSettings::default(),
+            settings: ComponentSettings {
+                request_timeout: self.call_timeout,
+                ..ComponentSettings::default()
+            },
         };
         let runtime = self.runtime.clone();
         // Compilation is CPU-bound: keep it off the async workers.
-        tokio::task::spawn_blocking(move || runtime.load(spec)).await?
+        let component = tokio::task::spawn_blocking(move || runtime.load(spec)).await??;
+        if let Some(prefix) = component.redis_prefix() {
+            self.runtime
+                .redis()
+                .prepare_sandbox(&[prefix.to_string()])
+                .await?;
+        }
+        Ok(component)
     }
 }

@@ -63,8 +63,10 @@ impl<E: Exports> InstancePool<E> {
         })
     }
 
-    /// Runs `f` on an idle (or new) instance. A trap (`Err`) drops the instance and is
-    /// counted; the pool stays usable.
+    /// Runs `f` on an idle (or new) instance, within the component's request timeout (the
+    /// same deadline an HTTP request gets; a guest in a loop yields at every epoch tick, so
+    /// the deadline fires). A trap or a timeout (`Err`) drops the instance and is counted;
+    /// the pool stays usable.
     pub(crate) async fn call<R>(
         &self,
         f: impl AsyncFnOnce(&E, &mut Store<HostState>) -> wasmtime::Result<R>,
@@ -74,7 +76,10 @@ impl<E: Exports> InstancePool<E> {
             Some(instance) => instance,
             None => {
                 let mut store = self.runtime.new_store(&self.component);
-                let exports = E::instantiate(&self.pre, &mut store).await?;
+                let deadline = self.component.spec.settings.request_timeout;
+                let exports = tokio::time::timeout(deadline, E::instantiate(&self.pre, &mut store))
+                    .await
+                    .map_err(|_| wasmtime::format_err!("instantiation timed out"))??;
                 Pooled {
                     store,
                     exports,
@@ -82,7 +87,25 @@ impl<E: Exports> InstancePool<E> {
                 }
             }
         };
-        match f(&instance.exports, &mut instance.store).await {
+        instance.store.data_mut().begin_call();
+        let deadline = self.component.spec.settings.request_timeout;
+        let call = tokio::time::timeout(deadline, f(&instance.exports, &mut instance.store));
+        let outcome = match call.await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                // The call stopped at an await point inside the guest: the instance is in an
+                // unknown state and is dropped with its store.
+                self.runtime
+                    .metrics()
+                    .record_timeout(&self.component.spec.id);
+                return Err(wasmtime::format_err!(
+                    "component `{}`: the call did not finish within {} ms",
+                    self.component.spec.id,
+                    deadline.as_millis()
+                ));
+            }
+        };
+        match outcome {
             Ok(value) => {
                 instance.calls += 1;
                 let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());

@@ -19,6 +19,12 @@ pub struct HostSettings {
     pub listen: Option<SocketAddr>,
     /// Redis to use, e.g. `"redis://127.0.0.1:6379"`; when absent the host starts its own.
     pub redis_url: Option<String>,
+    /// One Redis ACL user per sandboxed component (`"auto"`, `"required"`, `"off"`); what
+    /// confines components' Lua scripts. Default `"auto"`: created when the host may.
+    #[serde(default, deserialize_with = "acl_mode")]
+    pub redis_acl: Option<crate::redis::AclMode>,
+    /// How long a Lua script may run before the host kills it, in milliseconds. Default 500.
+    pub script_time_limit_ms: Option<u64>,
 }
 
 /// Reads `listen`, naming the field and an example in the error (serde's own message for a
@@ -32,6 +38,16 @@ fn socket_address<'de, D: serde::Deserializer<'de>>(
             "`listen` = {text:?} is not a socket address like \"0.0.0.0:3000\""
         ))
     })
+}
+
+/// Reads `redis_acl`, naming the field in the error.
+fn acl_mode<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<crate::redis::AclMode>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    text.parse()
+        .map(Some)
+        .map_err(|e| serde::de::Error::custom(format!("`redis_acl`: {e}")))
 }
 
 /// Per-component host settings, from `[component.<id>.tool.redwasm]`; every field is
@@ -58,6 +74,17 @@ pub struct ComponentHostSettings {
     /// Call the component's `redwasm:http/handler` export, when it has one, instead of
     /// `wasi:http` (one call per request instead of about twenty). Default `true`.
     pub typed_http: bool,
+    /// Largest Redis command the component may send (sum of its arguments), and the
+    /// largest string `SETRANGE`/`SETBIT`/`BITFIELD` offsets may reach, in bytes. Default
+    /// 8 MiB.
+    pub max_redis_write_bytes: u64,
+    /// Dedicated connections for blocking Redis commands (BLPOP, XREAD BLOCK, WAIT, ...)
+    /// the component may hold at once. Default 4.
+    pub max_redis_blocking: usize,
+    /// Redis commands one request may send. Default 10000.
+    pub max_redis_commands_per_request: u64,
+    /// Bytes one request may move to and from Redis. Default 64 MiB.
+    pub max_redis_bytes_per_request: u64,
 }
 
 impl Default for ComponentHostSettings {
@@ -71,6 +98,10 @@ impl Default for ComponentHostSettings {
             max_request_body_bytes: 2 * 1024 * 1024,
             max_memory_bytes: 128 * 1024 * 1024,
             typed_http: true,
+            max_redis_write_bytes: 8 * 1024 * 1024,
+            max_redis_blocking: 4,
+            max_redis_commands_per_request: 10_000,
+            max_redis_bytes_per_request: 64 * 1024 * 1024,
         }
     }
 }
@@ -91,6 +122,16 @@ impl ComponentHostSettings {
                 settings.max_concurrent_per_instance == 0,
             ),
             ("request_timeout_ms", settings.request_timeout_ms == 0),
+            ("max_redis_write_bytes", settings.max_redis_write_bytes == 0),
+            ("max_redis_blocking", settings.max_redis_blocking == 0),
+            (
+                "max_redis_commands_per_request",
+                settings.max_redis_commands_per_request == 0,
+            ),
+            (
+                "max_redis_bytes_per_request",
+                settings.max_redis_bytes_per_request == 0,
+            ),
         ];
         if let Some((field, _)) = zero.iter().find(|(_, is_zero)| *is_zero) {
             return Err(format!("`{field}` must be at least 1"));
@@ -107,8 +148,12 @@ impl ComponentHostSettings {
 impl HostSettings {
     /// Reads `[application.tool.redwasm]`.
     pub(super) fn from_table(table: &toml::Table) -> Result<Self, String> {
-        toml::Value::Table(table.clone())
+        let settings: HostSettings = toml::Value::Table(table.clone())
             .try_into()
-            .map_err(|e: toml::de::Error| e.message().to_string())
+            .map_err(|e: toml::de::Error| e.message().to_string())?;
+        if settings.script_time_limit_ms == Some(0) {
+            return Err("`script_time_limit_ms` must be at least 1".into());
+        }
+        Ok(settings)
     }
 }

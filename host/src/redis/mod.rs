@@ -2,20 +2,27 @@
 //! `spin:redis/redis@3.0.0` (WASIp3 components), on connections shared by the whole process.
 //!
 //! # Pieces
-//! - [`RedisPool`] (one per process, in an `Arc`): one reconnecting multiplexed connection
-//!   per Redis address for ordinary commands, a bounded set of dedicated connections for
-//!   blocking commands (`BLPOP`, `XREAD BLOCK`, `WAIT`, ...), a circuit breaker that makes
-//!   calls fail fast while Redis is down and recovers on its own, a reply-size cap, counters
-//!   ([`RedisPool::stats`], [`RedisPool::render_metrics`]) and [`RedisPool::health`].
-//! - [`RedisCtx`] (one per component, cloned into each store): the component's
-//!   `allowed_outbound_hosts` and its key-namespace sandbox.
+//! - [`RedisPool`] (one per process, in an `Arc`): the host's own Redis
+//!   ([`RedisPool::set_host_redis`]) with an admin connection and one reconnecting
+//!   multiplexed connection per sandboxed component (authenticated as that component's ACL
+//!   user), endpoints for other allowed addresses, a bounded set of dedicated connections for
+//!   blocking commands (`BLPOP`, `XREAD BLOCK`, `WAIT`, ...), a circuit breaker per endpoint,
+//!   a reply-size cap, counters ([`RedisPool::stats`], [`RedisPool::render_metrics`]) and
+//!   [`RedisPool::health`]. Never a connection per request.
+//! - [`RedisCtx`] (one per component; [`RedisCtx::for_store`] per store): the component's
+//!   `allowed_outbound_hosts`, its key-namespace sandbox, its [`RedisLimits`] and per-call
+//!   budget.
 //! - [`Connection`]: what a guest's `connection` resource holds; its methods are the whole
 //!   Redis API as plain async Rust (the WIT bindings in `v2.rs`/`v3.rs` only adapt types).
 //! - [`add_to_linker`]: adds both interfaces to a linker.
+//! - `acl.rs`: the per-component ACL users; `watchdog.rs`: the script time limit;
+//!   `sandbox.rs`: the command rewriter and the per-command limits.
 //!
 //! `Connection::open(address)` does not open anything: it checks the address against the
 //! component's `allowed_outbound_hosts` (refused: `invalid-address`, logged) and hands out the
-//! shared connection for that address.
+//! component's connection for that address. On the host's Redis (in any spelling) the host's
+//! database and the component's ACL user are used, whatever user or database the address
+//! names.
 //!
 //! # The key-namespace sandbox
 //! On by default: every key a component names is prefixed with `<component-id>:`, so
@@ -24,47 +31,61 @@
 //! table of commands (first key, all arguments, alternating, `numkeys`, two keys, keys then a
 //! timeout, `STREAMS`, `SORT` patterns, ...), and strips the prefix from key names in replies
 //! (`BLPOP`/`BZPOPMIN`/`LMPOP`/`ZMPOP` keys, `XREAD` stream names, `SCAN` results). Pub/sub
-//! channel names (`PUBLISH`) are prefixed too. `SCAN` is forced to `MATCH <prefix><pattern>`.
-//! Commands not in the table are refused (`other("denied: ...")`), as are commands that
-//! escape the namespace or administer the server (`KEYS`, `FLUSHALL`, `CONFIG`,
-//! `RANDOMKEY`, `SELECT`, `MOVE`, `MIGRATE`, `SCRIPT FLUSH`, `FUNCTION`, ...).
+//! channel names (`PUBLISH`) are prefixed too. `SCAN` is forced to `MATCH <prefix><pattern>`
+//! and runs on the host's connection (the component's user may not `SCAN`). Commands not in
+//! the table are refused (`other("denied: ...")`), as are commands that escape the namespace
+//! or administer the server (`KEYS`, `FLUSHALL`, `CONFIG`, `RANDOMKEY`, `SELECT`, `MOVE`,
+//! `MIGRATE`, `RESTORE`, `SCRIPT FLUSH`, `FUNCTION`, ...).
 //!
-//! What the sandbox cannot confine: a Lua script (`EVAL`, `FCALL`) gets its declared keys
-//! (`KEYS[i]`) prefixed, but nothing stops it from computing other key names and touching
-//! them; Redis does not check undeclared key access outside cluster mode. Full confinement
-//! of scripts needs a Redis ACL user per component (`~<prefix>*` key patterns), which is a
-//! possible future option, not implemented. Treat scripting as trusted code.
+//! Lua scripts (`EVAL`, `FCALL`) get their declared keys prefixed, and are confined by Redis
+//! itself: each sandboxed component runs as its own ACL user (`~<prefix>* &<prefix>*`, no
+//! dangerous or administrative commands; see `acl.rs`), so a key the script builds outside
+//! the prefix is refused inside Redis. When the users cannot be created (a Redis the host
+//! may not administer, `redis_acl = "off"`), the sandbox is degraded, scripts are not
+//! confined, and [`RedisPool::sandbox_status`] (`/health`) says so. A script running past
+//! [`RedisPoolConfig::script_time_limit`] is killed from the host's connection.
 //!
-//! Whether or not the sandbox is on, commands that would change the state of the shared
-//! connection for everyone (`SELECT`, `MULTI`/`EXEC`/`WATCH`, `SUBSCRIBE`, `CLIENT`, `AUTH`,
-//! `HELLO`, `QUIT`, `RESET`, `MONITOR`) are refused; use `EVAL` for atomic multi-key updates.
+//! Whether or not the sandbox is on, commands that would change the state of a shared
+//! connection (`SELECT`, `MULTI`/`EXEC`/`WATCH`, `SUBSCRIBE`, `CLIENT`, `AUTH`, `HELLO`,
+//! `QUIT`, `RESET`, `MONITOR`) are refused; use `EVAL` for atomic multi-key updates. The
+//! per-command limits ([`RedisLimits`]: write size, `SETRANGE`/`SETBIT`/`BITFIELD` offsets,
+//! `WAIT` timeouts, blocking connections, commands and bytes per call) apply either way.
 //!
 //! # Errors
 //! Guest-visible errors are the WIT `error` variant ([`RedisError`]): refusals, server errors,
-//! outages, timeouts and oversized replies never trap. Traps are reserved for host bugs
-//! (e.g. a resource handle that is not in the table).
+//! outages, timeouts, killed scripts and oversized replies never trap. Traps are reserved for
+//! host bugs (e.g. a resource handle that is not in the table).
 //!
 //! # Memory
 //! The reply cap ([`RedisPoolConfig::max_reply_bytes`], 8 MiB by default) is checked after
-//! redis-rs has parsed the reply: it keeps large replies out of guests (no trap, no guest
-//! OOM), but the host buffers the reply once before refusing it, as redis-rs cannot stream.
+//! redis-rs has parsed the reply, which it cannot stream. A Redis the host owns is started with
+//! `client-output-buffer-limit normal` just above the cap, so the server drops a client
+//! before sending it a larger reply (only that component's connection); on another Redis the
+//! operator sets it (README, "The Redis sandbox").
 
+mod acl;
 mod allowed;
 mod pool;
 mod reply;
 mod sandbox;
 mod v2;
 mod v3;
+mod watchdog;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
 
 use wasmtime::component::{HasData, Linker, ResourceTable};
 
-pub use pool::{Health, REDIS_CA_CERT_ENV, RedisPool, RedisPoolConfig, RedisStats};
+pub use acl::AclMode;
+pub use pool::{Health, REDIS_CA_CERT_ENV, RedisPool, RedisPoolConfig, RedisStats, SandboxStatus};
 
 use allowed::{AllowedHosts, parse_address};
 use pool::{Endpoint, Failure, failure_text, redact};
-use sandbox::{Blocking, ReplyRewrite};
+use sandbox::{Blocking, Limits, ReplyRewrite};
 
 /// A guest-visible Redis error (the WIT `error` variant of both interface versions).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -107,8 +128,46 @@ pub enum RedisValue {
     Binary(Vec<u8>),
 }
 
-/// One component's Redis settings: its allow-list and its key prefix. Cheap to clone (one
-/// per store).
+/// What one component may do to Redis, besides where its keys live. [`Default`] gives the
+/// production values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisLimits {
+    /// Largest single command (sum of its argument bytes), and the largest string
+    /// `SETRANGE`/`SETBIT`/`BITFIELD` offsets may reach. Default 8 MiB.
+    pub max_write_bytes: usize,
+    /// Longest `WAIT`/`WAITAOF` timeout (`0`, forever, is clamped too). Default 1 s.
+    pub max_wait: Duration,
+    /// Dedicated connections for blocking commands the component may hold at once, out of
+    /// the process-wide [`RedisPoolConfig::max_blocking_connections`]. Default 4.
+    pub max_blocking: usize,
+    /// Redis commands one call (HTTP request, embedded call) may send. Default 10 000.
+    pub max_commands_per_call: u64,
+    /// Bytes one call may move (arguments sent plus replies received). Default 64 MiB.
+    pub max_bytes_per_call: u64,
+}
+
+impl Default for RedisLimits {
+    fn default() -> Self {
+        let limits = Limits::default();
+        RedisLimits {
+            max_write_bytes: limits.max_write_bytes,
+            max_wait: limits.max_wait,
+            max_blocking: 4,
+            max_commands_per_call: 10_000,
+            max_bytes_per_call: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// Commands and bytes used by the current call of one store.
+#[derive(Debug, Default)]
+struct CallBudget {
+    commands: AtomicU64,
+    bytes: AtomicU64,
+}
+
+/// One component's Redis settings: its allow-list, its key prefix and its limits. Cheap to
+/// clone; [`RedisCtx::for_store`] gives each store its own per-call budget.
 #[derive(Clone)]
 pub struct RedisCtx {
     pool: Arc<RedisPool>,
@@ -116,6 +175,10 @@ pub struct RedisCtx {
     allowed: Arc<AllowedHosts>,
     /// `Some(prefix)` when the sandbox is on.
     prefix: Option<Arc<[u8]>>,
+    limits: Arc<RedisLimits>,
+    /// The component's share of blocking connections (all its stores share it).
+    blocking: Arc<Semaphore>,
+    budget: Arc<CallBudget>,
 }
 
 impl std::fmt::Debug for RedisCtx {
@@ -158,12 +221,42 @@ impl RedisCtx {
             sandbox::validate_prefix(prefix).map_err(anyhow::Error::msg)?;
         }
         let allowed = AllowedHosts::parse(allowed_outbound_hosts).map_err(anyhow::Error::msg)?;
+        let limits = RedisLimits::default();
         Ok(RedisCtx {
             pool,
             component: component_id.into(),
             allowed: Arc::new(allowed),
             prefix: prefix.map(|p| Arc::from(p.as_bytes())),
+            blocking: Arc::new(Semaphore::new(limits.max_blocking)),
+            limits: Arc::new(limits),
+            budget: Arc::default(),
         })
+    }
+
+    /// The same context with `limits` (a new share of blocking connections).
+    pub fn with_limits(mut self, limits: RedisLimits) -> Self {
+        self.blocking = Arc::new(Semaphore::new(limits.max_blocking.max(1)));
+        self.limits = Arc::new(limits);
+        self
+    }
+
+    /// The component's limits.
+    pub fn limits(&self) -> &RedisLimits {
+        &self.limits
+    }
+
+    /// A copy for one store: same component, its own per-call budget.
+    pub fn for_store(&self) -> Self {
+        RedisCtx {
+            budget: Arc::default(),
+            ..self.clone()
+        }
+    }
+
+    /// Starts a new call (request, embedded call, job): the per-call budget is full again.
+    pub fn begin_call(&self) {
+        self.budget.commands.store(0, Relaxed);
+        self.budget.bytes.store(0, Relaxed);
     }
 
     /// The key prefix, when the sandbox is on.
@@ -205,7 +298,7 @@ impl RedisCtx {
         }
         let endpoint = self
             .pool
-            .endpoint(address)
+            .endpoint_for(&self.component, self.prefix(), address)
             .and_then(|ep| ep.check_up().map(|()| ep));
         match endpoint {
             Ok(endpoint) => Ok(Connection {
@@ -217,10 +310,7 @@ impl RedisCtx {
     }
 
     fn failed(&self, failure: Failure) -> RedisError {
-        self.pool
-            .counters()
-            .errors
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.pool.counters().errors.fetch_add(1, Relaxed);
         match failure {
             Failure::InvalidAddress(_) => RedisError::InvalidAddress,
             Failure::TooManyConnections => RedisError::TooManyConnections,
@@ -256,35 +346,114 @@ fn to_bytes(params: Vec<RedisParam>) -> Vec<Vec<u8>> {
 }
 
 impl Connection {
+    fn deny(&self, name: &str, reason: impl std::fmt::Display) -> RedisError {
+        tracing::warn!(component = %self.ctx.component, command = %name, %reason, "redis: command denied");
+        self.ctx.pool.counters().denied.fetch_add(1, Relaxed);
+        RedisError::Other(format!("denied: {reason}"))
+    }
+
+    /// Counts `bytes` against the call's budget; refuses once it is spent.
+    fn charge_bytes(&self, name: &str, bytes: u64) -> Result<(), RedisError> {
+        let max = self.ctx.limits.max_bytes_per_call;
+        if self.ctx.budget.bytes.fetch_add(bytes, Relaxed) + bytes > max {
+            return Err(self.deny(
+                name,
+                format!("budget: more than {max} bytes sent and received in one call"),
+            ));
+        }
+        Ok(())
+    }
+
     /// Sandbox, route and run one command; the reply comes back with key names un-prefixed.
     async fn call(&self, command: &str, args: Vec<Vec<u8>>) -> Result<redis::Value, RedisError> {
-        use std::sync::atomic::Ordering::Relaxed;
         let name = command.to_ascii_uppercase();
         let checked = match &self.ctx.prefix {
-            Some(prefix) => sandbox::rewrite(prefix, &name, args).map(|r| (r.args, r.reply)),
-            None => sandbox::check_unsandboxed(&name).map(|()| (args, ReplyRewrite::None)),
+            Some(prefix) => sandbox::rewrite(prefix, &name, args),
+            None => sandbox::check_unsandboxed(&name).map(|()| sandbox::Rewritten {
+                args,
+                reply: ReplyRewrite::None,
+                on_host: false,
+            }),
         };
-        let (args, rewrite) = match checked {
-            Ok(ok) => ok,
-            Err(denied) => {
-                tracing::warn!(component = %self.ctx.component, command = %name, reason = %denied, "redis: command denied");
-                self.ctx.pool.counters().denied.fetch_add(1, Relaxed);
-                return Err(RedisError::Other(format!("denied: {denied}")));
-            }
-        };
-        let blocking = sandbox::blocking(&name, &args);
+        let mut rewritten = checked.map_err(|denied| self.deny(&name, denied))?;
+        let limits = &self.ctx.limits;
+        sandbox::enforce_limits(
+            &name,
+            &mut rewritten.args,
+            &Limits {
+                max_write_bytes: limits.max_write_bytes,
+                max_wait: limits.max_wait,
+            },
+        )
+        .map_err(|denied| self.deny(&name, denied))?;
+        let script = watchdog::script_kind(&name);
+        // A script runs with the rights of the connection's Redis user. Where that is not the
+        // component's own ACL user (another Redis than the host's), nothing would confine it.
+        if script.is_some()
+            && self.ctx.prefix.is_some()
+            && !self.endpoint.confined()
+            && self.ctx.pool.scripts_confined()
+        {
+            return Err(self.deny(
+                &name,
+                format!(
+                    "{name}: scripts run only on the host's Redis, where the component's ACL \
+                     user confines them"
+                ),
+            ));
+        }
+        let sent: u64 = rewritten.args.iter().map(|a| a.len() as u64).sum();
+        let budget = &self.ctx.budget;
+        let commands = budget.commands.fetch_add(1, Relaxed) + 1;
+        if commands > limits.max_commands_per_call {
+            return Err(self.deny(
+                &name,
+                format!(
+                    "budget: more than {} Redis commands in one call",
+                    limits.max_commands_per_call
+                ),
+            ));
+        }
+        self.charge_bytes(&name, sent)?;
+
+        let blocking = sandbox::blocking(&name, &rewritten.args);
         let mut cmd = redis::cmd(&name);
-        for arg in &args {
+        for arg in &rewritten.args {
             cmd.arg(arg.as_slice());
         }
         self.ctx.pool.counters().commands.fetch_add(1, Relaxed);
-        let mut value = self
-            .endpoint
-            .run(&cmd, blocking)
-            .await
-            .map_err(|f| self.ctx.failed(f))?;
+        // The component's user may not SCAN (a script could list every key with it); the
+        // rewrite confined this one, so the host runs it with its own credentials.
+        let endpoint = match rewritten.on_host && self.endpoint.confined() {
+            true => self
+                .ctx
+                .pool
+                .admin()
+                .unwrap_or_else(|| self.endpoint.clone()),
+            false => self.endpoint.clone(),
+        };
+        let run = endpoint.run_with(&cmd, blocking, Some(&self.ctx.blocking));
+        let result = match script {
+            Some(kind) => {
+                let killer = match (endpoint.is_foreign(), self.ctx.pool.admin()) {
+                    (false, Some(admin)) => admin,
+                    _ => endpoint.clone(),
+                };
+                watchdog::guard(
+                    run,
+                    killer,
+                    kind,
+                    self.ctx.pool.config().script_time_limit,
+                    &self.ctx.component,
+                )
+                .await
+            }
+            None => run.await,
+        };
+        let mut value = result.map_err(|f| self.ctx.failed(f))?;
+        self.charge_bytes(&name, reply::reply_size(&value) as u64)?;
         if let Some(prefix) = &self.ctx.prefix {
-            sandbox::strip_reply(prefix, rewrite, &mut value);
+            sandbox::strip_reply(prefix, rewritten.reply, &mut value);
         }
         Ok(value)
     }

@@ -1,6 +1,14 @@
 //! Connections to Redis, shared by every component of the process.
 //!
-//! One [`Endpoint`] per distinct address string holds:
+//! The host's own Redis (the address `serve` or `embed` was given, [`RedisPool::set_host_redis`])
+//! has an admin endpoint with the host's credentials (health, `ACL SETUSER`, `SCRIPT KILL`,
+//! the rewritten `SCAN` of guests) and one endpoint per sandboxed component, authenticated as
+//! that component's ACL user when the sandbox could create one (see `acl.rs`). Any other
+//! address a component's `allowed_outbound_hosts` admits gets an endpoint of that component
+//! (at most `max_endpoints_per_component` of them, evicted when idle), keyed by the
+//! address's canonical form, so spelling variants of one address share one endpoint.
+//!
+//! Each [`Endpoint`] holds:
 //! - a redis-rs [`ConnectionManager`]: one multiplexed, reconnecting connection that every
 //!   ordinary command of every component pipelines onto (never a connection per request);
 //! - a small stack of idle dedicated connections for blocking commands (BLPOP, XREAD BLOCK,
@@ -11,16 +19,18 @@
 //!   timeout, and a background task probes the server every `probe_interval` until it
 //!   answers again, then swaps in the fresh connection.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
-use redis::{AsyncConnectionConfig, Value};
+use redis::{AsyncConnectionConfig, IntoConnectionInfo, Value};
 use tokio::sync::Semaphore;
 
+use super::acl::{AclMode, AclUser, password_tag};
+use super::allowed::{Target, parse_address};
 use super::reply::reply_size;
 use super::sandbox::Blocking;
 
@@ -49,8 +59,20 @@ pub struct RedisPoolConfig {
     pub blocking_margin: Duration,
     /// Largest reply (total bytes of all values) handed to a guest.
     pub max_reply_bytes: usize,
-    /// Distinct Redis addresses the process keeps connections to.
+    /// Distinct Redis endpoints the process keeps connections to (besides the host's own
+    /// admin connection).
     pub max_endpoints: usize,
+    /// Addresses other than the host's Redis one component may hold connections to at once.
+    pub max_endpoints_per_component: usize,
+    /// An endpoint nobody used for this long is closed when room is needed.
+    pub endpoint_idle_timeout: Duration,
+    /// Whether sandboxed components get their own Redis ACL user.
+    pub acl: AclMode,
+    /// How long a script (`EVAL`, `EVALSHA`, `FCALL`) may run before the host stops it with
+    /// `SCRIPT KILL`/`FUNCTION KILL` from its own connection. Redis only accepts the kill
+    /// once the script has run for its `busy-reply-threshold`; a Redis the host owns is
+    /// started with that threshold set to this value.
+    pub script_time_limit: Duration,
     /// A PEM file of CA certificates trusted for `rediss://` addresses, instead of the
     /// system's roots (for servers with a private CA). [`Default`] takes it from the
     /// `REDIS_CA_CERT` environment variable.
@@ -75,6 +97,10 @@ impl Default for RedisPoolConfig {
             blocking_margin: Duration::from_secs(2),
             max_reply_bytes: 8 * 1024 * 1024,
             max_endpoints: 64,
+            max_endpoints_per_component: 4,
+            endpoint_idle_timeout: Duration::from_secs(30),
+            acl: AclMode::Auto,
+            script_time_limit: Duration::from_millis(500),
             tls_ca_cert: std::env::var_os(REDIS_CA_CERT_ENV)
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from),
@@ -99,6 +125,24 @@ pub struct RedisStats {
     pub endpoints: u64,
     /// True when at least one endpoint exists and none is marked down.
     pub connected: bool,
+    /// Scripts stopped by the watchdog.
+    pub scripts_killed: u64,
+    /// Scripts past their time limit that Redis could not kill (they had written).
+    pub scripts_unkillable: u64,
+}
+
+/// How far the key sandbox reaches on the host's Redis (`/health`'s `sandbox`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SandboxStatus {
+    /// The configured mode.
+    pub mode: AclMode,
+    /// True when every sandboxed component runs as its own ACL user, so scripts are
+    /// confined too.
+    pub scripts_confined: bool,
+    /// The ACL user of each sandboxed component, by key prefix.
+    pub users: BTreeMap<String, String>,
+    /// Why scripts are not confined, when they are not.
+    pub degraded: Option<String>,
 }
 
 /// What `GET /health` reports about one Redis address.
@@ -127,6 +171,8 @@ pub(crate) struct Counters {
     pub(crate) denied: AtomicU64,
     pub(crate) unavailable: AtomicU64,
     pub(crate) blocking_in_use: AtomicU64,
+    pub(crate) scripts_killed: AtomicU64,
+    pub(crate) scripts_unkillable: AtomicU64,
 }
 
 struct Shared {
@@ -141,6 +187,67 @@ struct Shared {
 pub struct RedisPool {
     shared: Arc<Shared>,
     endpoints: Mutex<HashMap<String, Arc<Endpoint>>>,
+    host: Mutex<Option<Arc<HostRedis>>>,
+    /// ACL users created on the host's Redis, by key prefix.
+    acl_users: Mutex<HashMap<String, AclUser>>,
+    sandbox: Mutex<SandboxStatus>,
+    /// `sandbox.scripts_confined`, read on the command path without the lock.
+    scripts_confined: AtomicBool,
+}
+
+/// The host's own Redis.
+struct HostRedis {
+    /// The canonical target (`redis://host:port`, `unix:///path`).
+    target: String,
+    info: redis::ConnectionInfo,
+    /// Host credentials: health, ACL SETUSER, SCRIPT KILL, guests' rewritten SCAN.
+    admin: Arc<Endpoint>,
+}
+
+/// An address in canonical form.
+struct Canonical {
+    /// Where it goes: scheme, lower-cased host and port (default filled in), or the
+    /// normalised socket path.
+    target: String,
+    /// Who connects and to which database.
+    who: String,
+    info: redis::ConnectionInfo,
+    tls: bool,
+}
+
+fn canonical(address: &str) -> Result<Canonical, Failure> {
+    let target = parse_address(address).map_err(Failure::InvalidAddress)?;
+    let info = address
+        .into_connection_info()
+        .map_err(|e| Failure::InvalidAddress(e.to_string()))?;
+    let insecure = if address.contains("#insecure") {
+        "#insecure"
+    } else {
+        ""
+    };
+    let (target, tls) = match target {
+        Target::Tcp { scheme, host, port } => {
+            let tls = scheme == "rediss";
+            (format!("{scheme}://{host}:{port}{insecure}"), tls)
+        }
+        Target::Unix { path } => {
+            let path: PathBuf = std::path::Path::new(&path).components().collect();
+            (format!("unix://{}", path.display()), false)
+        }
+    };
+    let settings = info.redis_settings();
+    let who = format!(
+        "db={} user={} pass={}",
+        settings.db(),
+        settings.username().unwrap_or_default(),
+        password_tag(settings.password().unwrap_or_default())
+    );
+    Ok(Canonical {
+        target,
+        who,
+        info,
+        tls,
+    })
 }
 
 impl std::fmt::Debug for RedisPool {
@@ -164,6 +271,10 @@ pub(crate) enum Failure {
     Redis(redis::RedisError),
     /// The reply exceeds `max_reply_bytes`.
     ReplyTooLarge(usize, usize),
+    /// A script ran past the time limit and the watchdog killed it.
+    ScriptKilled(Duration),
+    /// A script ran past the time limit and Redis could not kill it.
+    ScriptUnkillable(Duration),
 }
 
 impl RedisPool {
@@ -177,6 +288,10 @@ impl RedisPool {
                 blocking,
             }),
             endpoints: Mutex::new(HashMap::new()),
+            host: Mutex::new(None),
+            acl_users: Mutex::new(HashMap::new()),
+            sandbox: Mutex::new(SandboxStatus::default()),
+            scripts_confined: AtomicBool::new(false),
         })
     }
 
@@ -189,29 +304,253 @@ impl RedisPool {
         &self.shared.counters
     }
 
-    /// The endpoint for `address`, created on first use.
-    pub(crate) fn endpoint(&self, address: &str) -> Result<Arc<Endpoint>, Failure> {
-        let mut map = self.endpoints.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(ep) = map.get(address) {
-            return Ok(ep.clone());
-        }
-        if map.len() >= self.shared.config.max_endpoints {
-            return Err(Failure::TooManyConnections);
-        }
-        let client = open_client(address, self.shared.config.tls_ca_cert.as_deref())?;
-        let ep = Arc::new(Endpoint {
-            display: redact(address),
+    fn new_endpoint(
+        &self,
+        display: String,
+        client: redis::Client,
+        owner: Option<Arc<str>>,
+        acl: Option<AclHook>,
+        foreign: bool,
+    ) -> Arc<Endpoint> {
+        Arc::new(Endpoint {
+            display,
             client,
             shared: self.shared.clone(),
+            owner,
+            acl,
+            foreign,
             manager: Mutex::new(None),
             down: AtomicBool::new(false),
             probing: AtomicBool::new(false),
             last_error: Mutex::new(String::new()),
             idle_blocking: Mutex::new(Vec::new()),
             last_used: Mutex::new(Instant::now()),
-        });
-        map.insert(address.to_string(), ep.clone());
+        })
+    }
+
+    /// Declares the host's own Redis (the address `serve` or `embed` connects to). Guests'
+    /// addresses that point at it (in any spelling) use the host's credentials and database,
+    /// or their component's ACL user, never what the guest wrote.
+    pub fn set_host_redis(&self, address: &str) -> anyhow::Result<()> {
+        let canonical = canonical(address).map_err(|f| anyhow::anyhow!(failure_text(&f)))?;
+        let client = open_client(
+            canonical.info.clone(),
+            canonical.tls,
+            self.shared.config.tls_ca_cert.as_deref(),
+        )
+        .map_err(|f| anyhow::anyhow!(failure_text(&f)))?;
+        let admin = self.new_endpoint(redact(address), client, None, None, false);
+        *self.host.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(HostRedis {
+            target: canonical.target,
+            info: canonical.info,
+            admin,
+        }));
+        Ok(())
+    }
+
+    fn host(&self) -> Option<Arc<HostRedis>> {
+        self.host.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The host's admin endpoint, when a host Redis is declared.
+    pub(crate) fn admin(&self) -> Option<Arc<Endpoint>> {
+        self.host().map(|h| h.admin.clone())
+    }
+
+    /// Creates (or re-creates) an ACL user for each key prefix on the host's Redis, per
+    /// [`RedisPoolConfig::acl`], and records what the sandbox guarantees. Call it again for
+    /// components loaded later: prefixes add up. Fails only in [`AclMode::Required`] when a
+    /// user cannot be created.
+    pub async fn prepare_sandbox(&self, prefixes: &[String]) -> anyhow::Result<SandboxStatus> {
+        let mode = self.shared.config.acl;
+        let host = self.host();
+        let mut created = Vec::new();
+        let mut degraded = None;
+        if !prefixes.is_empty() {
+            match (mode, &host) {
+                (AclMode::Off, _) => {
+                    degraded = Some("ACL users are off (`redis_acl = \"off\"`)".to_string());
+                }
+                (_, None) => degraded = Some("no host Redis is declared".to_string()),
+                (_, Some(host)) => {
+                    for prefix in prefixes {
+                        let mut user =
+                            AclUser::for_prefix(prefix, host.info.redis_settings().password());
+                        match create_user(&host.admin, &host.info, &mut user).await {
+                            Ok(()) => created.push((prefix.clone(), user)),
+                            Err(error) => {
+                                tracing::info!(rule = %user.display(), "the ACL user an operator can create for this component");
+                                degraded = Some(format!(
+                                    "cannot create the Redis ACL user {} ({error}); give the \
+                                     host's Redis user the right to run ACL SETUSER, or create \
+                                     the users as the README says",
+                                    user.name
+                                ));
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(reason) = &degraded {
+            if mode == AclMode::Required {
+                anyhow::bail!("redis_acl = \"required\": {reason}");
+            }
+            tracing::warn!(
+                %reason,
+                "SANDBOX DEGRADED: component keys are prefixed, but Lua scripts (EVAL, FCALL) \
+                 are not confined and can reach any key"
+            );
+        }
+        let mut status = self.sandbox.lock().unwrap_or_else(|e| e.into_inner());
+        status.mode = mode;
+        if degraded.is_none() {
+            let mut users = self.acl_users.lock().unwrap_or_else(|e| e.into_inner());
+            for (prefix, user) in created {
+                status.users.insert(prefix.clone(), user.name.clone());
+                users.insert(prefix, user);
+            }
+            if !prefixes.is_empty() {
+                tracing::info!(users = ?status.users, "sandbox: one Redis ACL user per component; scripts are confined");
+            }
+        } else {
+            status.degraded = degraded;
+        }
+        status.scripts_confined = status.degraded.is_none() && !status.users.is_empty();
+        self.scripts_confined
+            .store(status.scripts_confined, Relaxed);
+        Ok(status.clone())
+    }
+
+    /// Whether sandboxed components run as their own ACL users (so their scripts are
+    /// confined).
+    pub(crate) fn scripts_confined(&self) -> bool {
+        self.scripts_confined.load(Relaxed)
+    }
+
+    /// What the sandbox guarantees (after [`RedisPool::prepare_sandbox`]).
+    pub fn sandbox_status(&self) -> SandboxStatus {
+        self.sandbox
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The endpoint `component` (whose keys carry `prefix`, when sandboxed) reaches at
+    /// `address`, created on first use.
+    pub(crate) fn endpoint_for(
+        &self,
+        component: &str,
+        prefix: Option<&str>,
+        address: &str,
+    ) -> Result<Arc<Endpoint>, Failure> {
+        let canonical = canonical(address)?;
+        let host = self.host();
+        let mut map = self.endpoints.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(host) = host.as_ref().filter(|h| h.target == canonical.target) {
+            let Some(prefix) = prefix else {
+                return Ok(host.admin.clone());
+            };
+            let key = format!("{}#component={component}", host.target);
+            if let Some(ep) = map.get(&key) {
+                return Ok(ep.clone());
+            }
+            let user = self
+                .acl_users
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(prefix)
+                .cloned();
+            let mut info = host.info.clone();
+            if let Some(user) = &user {
+                let settings = info
+                    .redis_settings()
+                    .clone()
+                    .set_username(&user.name)
+                    .set_password(&user.password);
+                info = info.set_redis_settings(settings);
+            }
+            let tls = matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. });
+            let client = open_client(info, tls, self.shared.config.tls_ca_cert.as_deref())?;
+            self.make_room(&mut map, None)?;
+            let acl = user.map(|user| AclHook {
+                admin: host.admin.clone(),
+                user,
+            });
+            let ep = self.new_endpoint(
+                host.admin.display.clone(),
+                client,
+                Some(component.into()),
+                acl,
+                false,
+            );
+            map.insert(key, ep.clone());
+            return Ok(ep);
+        }
+        // Another Redis. Where the host declared its own, a sandboxed component connects
+        // elsewhere with no credentials and to database 0: the guest does not choose them.
+        // (A pool used without a host Redis, as a library, takes the address as written.)
+        let mut info = canonical.info;
+        let who = if prefix.is_some() && host.is_some() {
+            info = info.set_redis_settings(redis::RedisConnectionInfo::default());
+            "db=0"
+        } else {
+            canonical.who.as_str()
+        };
+        let key = format!("{}#{who}#component={component}", canonical.target);
+        if let Some(ep) = map.get(&key) {
+            return Ok(ep.clone());
+        }
+        let client = open_client(
+            info,
+            canonical.tls,
+            self.shared.config.tls_ca_cert.as_deref(),
+        )?;
+        self.make_room(&mut map, Some(component))?;
+        let ep = self.new_endpoint(
+            redact(address),
+            client,
+            (!component.is_empty()).then(|| component.into()),
+            None,
+            true,
+        );
+        map.insert(key, ep.clone());
         Ok(ep)
+    }
+
+    /// The endpoint for `address` as the host itself sees it (no component).
+    pub(crate) fn endpoint(&self, address: &str) -> Result<Arc<Endpoint>, Failure> {
+        self.endpoint_for("", None, address)
+    }
+
+    /// Makes room for one more endpoint (of `component`, for another Redis when given):
+    /// endpoints nobody holds and nobody used for `endpoint_idle_timeout` are closed first.
+    fn make_room(
+        &self,
+        map: &mut HashMap<String, Arc<Endpoint>>,
+        component: Option<&str>,
+    ) -> Result<(), Failure> {
+        let config = &self.shared.config;
+        let mine = |ep: &Arc<Endpoint>| {
+            ep.foreign && component.is_some_and(|c| ep.owner.as_deref() == Some(c))
+        };
+        let over = |map: &HashMap<String, Arc<Endpoint>>| {
+            map.len() >= config.max_endpoints
+                || (component.is_some()
+                    && map.values().filter(|ep| mine(ep)).count()
+                        >= config.max_endpoints_per_component)
+        };
+        if !over(map) {
+            return Ok(());
+        }
+        map.retain(|_, ep| {
+            Arc::strong_count(ep) > 1 || ep.idle_for() < config.endpoint_idle_timeout
+        });
+        if over(map) {
+            return Err(Failure::TooManyConnections);
+        }
+        Ok(())
     }
 
     /// Pings `address` on its shared connection and reads `INFO`, for `/health`. Never
@@ -223,7 +562,7 @@ impl RedisPool {
         };
         let ep = match self.endpoint(address) {
             Ok(ep) => ep,
-            Err(f) => return down(format!("{f:?}")),
+            Err(f) => return down(failure_text(&f)),
         };
         let start = Instant::now();
         if let Err(f) = ep.run(&redis::cmd("PING"), Blocking::No).await {
@@ -261,14 +600,20 @@ impl RedisPool {
     pub fn stats(&self) -> RedisStats {
         let c = &self.shared.counters;
         let map = self.endpoints.lock().unwrap_or_else(|e| e.into_inner());
+        let host = self.host();
+        let admin_down = host.as_ref().is_some_and(|h| h.admin.down.load(Relaxed));
         RedisStats {
+            scripts_killed: c.scripts_killed.load(Relaxed),
+            scripts_unkillable: c.scripts_unkillable.load(Relaxed),
             commands: c.commands.load(Relaxed),
             errors: c.errors.load(Relaxed),
             denied: c.denied.load(Relaxed),
             unavailable: c.unavailable.load(Relaxed),
             blocking_in_use: c.blocking_in_use.load(Relaxed),
-            endpoints: map.len() as u64,
-            connected: !map.is_empty() && map.values().all(|ep| !ep.down.load(Relaxed)),
+            endpoints: map.len() as u64 + u64::from(host.is_some()),
+            connected: (host.is_some() || !map.is_empty())
+                && !admin_down
+                && map.values().all(|ep| !ep.down.load(Relaxed)),
         }
     }
 
@@ -312,6 +657,24 @@ impl RedisPool {
             s.blocking_in_use,
         );
         series(
+            "redwasm_redis_endpoints",
+            "gauge",
+            "Redis endpoints (address and user) the process holds connections for.",
+            s.endpoints,
+        );
+        series(
+            "redwasm_redis_scripts_killed_total",
+            "counter",
+            "Scripts stopped by the host's watchdog after their time limit.",
+            s.scripts_killed,
+        );
+        series(
+            "redwasm_redis_scripts_unkillable_total",
+            "counter",
+            "Scripts past their time limit that Redis could not kill (they had written).",
+            s.scripts_unkillable,
+        );
+        series(
             "redwasm_redis_connected",
             "gauge",
             "1 when every Redis address in use is reachable.",
@@ -327,6 +690,13 @@ pub(crate) struct Endpoint {
     display: String,
     client: redis::Client,
     shared: Arc<Shared>,
+    /// The component whose endpoint this is (`None`: the host's admin endpoint).
+    owner: Option<Arc<str>>,
+    /// The component's ACL user, re-created on the server before every reconnect probe (a
+    /// restarted Redis has forgotten it).
+    acl: Option<AclHook>,
+    /// An address other than the host's Redis.
+    foreign: bool,
     manager: Mutex<Option<ConnectionManager>>,
     down: AtomicBool,
     probing: AtomicBool,
@@ -336,6 +706,70 @@ pub(crate) struct Endpoint {
     /// callers (an address nobody uses, e.g. one with a wrong password, should not be
     /// dialled four times a second forever); the next call restarts it.
     last_used: Mutex<Instant>,
+}
+
+/// What an endpoint authenticated as a component's ACL user needs to re-create that user.
+struct AclHook {
+    admin: Arc<Endpoint>,
+    user: AclUser,
+}
+
+/// Creates `user` through `admin`, then checks that it can log in.
+async fn create_user(
+    admin: &Arc<Endpoint>,
+    host: &redis::ConnectionInfo,
+    user: &mut AclUser,
+) -> Result<(), String> {
+    // A rule naming a command this server does not know (e.g. `client|setinfo` before Redis
+    // 7.2) fails the whole SETUSER; without the command there is nothing to allow or deny,
+    // so the rule is dropped and the rest applied.
+    let mut attempts = 0;
+    loop {
+        match admin.run(&user.setuser(), Blocking::No).await {
+            Ok(_) => break,
+            Err(Failure::Redis(e)) if attempts < 16 => {
+                let text = e.to_string();
+                let unknown = text
+                    .contains("Unknown command")
+                    .then(|| {
+                        user.rules
+                            .iter()
+                            .position(|r| text.contains(&format!("'{r}'")))
+                    })
+                    .flatten();
+                match unknown {
+                    Some(i) => {
+                        tracing::debug!(rule = %user.rules[i], "ACL rule unknown to this Redis; dropped");
+                        user.rules.remove(i);
+                        attempts += 1;
+                    }
+                    None => return Err(text),
+                }
+            }
+            Err(f) => return Err(failure_text(&f)),
+        }
+    }
+    let settings = host
+        .redis_settings()
+        .clone()
+        .set_username(&user.name)
+        .set_password(&user.password);
+    let info = host.clone().set_redis_settings(settings);
+    let tls = matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. });
+    let client = open_client(info, tls, admin.shared.config.tls_ca_cert.as_deref())
+        .map_err(|f| failure_text(&f))?;
+    let config = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(admin.shared.config.connect_timeout))
+        .set_response_timeout(Some(admin.shared.config.response_timeout));
+    let mut conn = client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+        .map_err(|e| format!("log in as {}: {e}", user.name))?;
+    redis::cmd("PING")
+        .query_async::<Value>(&mut conn)
+        .await
+        .map_err(|e| format!("PING as {}: {e}", user.name))?;
+    Ok(())
 }
 
 /// See [`Endpoint::last_used`].
@@ -354,13 +788,14 @@ impl Drop for BlockingSlot<'_> {
     }
 }
 
-/// A redis-rs client for `address`; `rediss://` addresses trust only `ca_cert` when given
-/// (else the system's roots).
-fn open_client(address: &str, ca_cert: Option<&std::path::Path>) -> Result<redis::Client, Failure> {
+/// A redis-rs client for `info`; TLS connections trust only `ca_cert` when given (else the
+/// system's roots).
+fn open_client(
+    info: redis::ConnectionInfo,
+    tls: bool,
+    ca_cert: Option<&std::path::Path>,
+) -> Result<redis::Client, Failure> {
     let invalid = |e: redis::RedisError| Failure::InvalidAddress(e.to_string());
-    let tls = address
-        .get(..9)
-        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("rediss://"));
     match ca_cert {
         Some(path) if tls => {
             let pem = std::fs::read(path).map_err(|e| {
@@ -370,7 +805,7 @@ fn open_client(address: &str, ca_cert: Option<&std::path::Path>) -> Result<redis
                 ))
             })?;
             redis::Client::build_with_tls(
-                address,
+                info,
                 redis::TlsCertificates {
                     client_tls: None,
                     root_cert: Some(pem),
@@ -378,7 +813,7 @@ fn open_client(address: &str, ca_cert: Option<&std::path::Path>) -> Result<redis
             )
             .map_err(invalid)
         }
-        _ => redis::Client::open(address).map_err(invalid),
+        _ => redis::Client::open(info).map_err(invalid),
     }
 }
 
@@ -397,6 +832,15 @@ pub(crate) fn failure_text(f: &Failure) -> String {
         Failure::ReplyTooLarge(size, max) => {
             format!("reply too large: {size} bytes exceeds the limit of {max} bytes")
         }
+        Failure::ScriptKilled(limit) => format!(
+            "script killed: it ran longer than the limit of {} ms",
+            limit.as_millis()
+        ),
+        Failure::ScriptUnkillable(limit) => format!(
+            "script ran longer than the limit of {} ms and cannot be killed (it wrote); the \
+             server is busy until it ends",
+            limit.as_millis()
+        ),
     }
 }
 
@@ -461,10 +905,44 @@ impl Endpoint {
         }
     }
 
-    /// One probe: a fresh manager (the old one may hold a failed connection future it will
-    /// never retry, e.g. after a rejected password) and a `PING`.
+    /// The pool's counters.
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.shared.counters
+    }
+
+    /// How long since a guest last used the endpoint.
+    fn idle_for(&self) -> Duration {
+        self.last_used
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed()
+    }
+
+    /// Whether commands here run as a component's own ACL user (so its scripts are confined).
+    pub(crate) fn confined(&self) -> bool {
+        self.acl.is_some()
+    }
+
+    /// Whether this is an address other than the host's Redis.
+    pub(crate) fn is_foreign(&self) -> bool {
+        self.foreign
+    }
+
+    /// One probe: the component's ACL user re-created (a restarted server forgot it), a
+    /// fresh manager (the old one may hold a failed connection future it will never retry,
+    /// e.g. after a rejected password) and a `PING`.
     async fn probe(&self) -> Result<(), String> {
         let c = &self.shared.config;
+        if let Some(hook) = &self.acl {
+            let mut admin = hook.admin.dedicated_connection_plain().await?;
+            tokio::time::timeout(
+                c.response_timeout,
+                hook.user.setuser().query_async::<Value>(&mut admin),
+            )
+            .await
+            .map_err(|_| "ACL SETUSER timed out".to_string())?
+            .map_err(|e| format!("re-create the ACL user {}: {e}", hook.user.name))?;
+        }
         let fresh =
             ConnectionManager::new_lazy_with_config(self.client.clone(), self.manager_config())
                 .map_err(|e| e.to_string())?;
@@ -485,12 +963,35 @@ impl Endpoint {
         }
     }
 
+    /// A new connection of this endpoint's client with the ordinary timeouts, outside the
+    /// breaker and the permits (for the host's own short commands: ACL SETUSER, SCRIPT KILL).
+    pub(crate) async fn dedicated_connection_plain(&self) -> Result<MultiplexedConnection, String> {
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.shared.config.connect_timeout))
+            .set_response_timeout(Some(self.shared.config.response_timeout));
+        self.client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(|e| format!("{}: {e}", self.display))
+    }
+
     /// Runs one command: ordinary ones on the shared connection, blocking ones on a dedicated
     /// connection. Enforces the breaker and the reply cap.
     pub(crate) async fn run(
         self: &Arc<Self>,
         cmd: &redis::Cmd,
         blocking: Blocking,
+    ) -> Result<Value, Failure> {
+        self.run_with(cmd, blocking, None).await
+    }
+
+    /// [`Endpoint::run`], where a blocking command first takes one of `component_permits`
+    /// (the component's own share of blocking connections) and then a process-wide one.
+    pub(crate) async fn run_with(
+        self: &Arc<Self>,
+        cmd: &redis::Cmd,
+        blocking: Blocking,
+        component_permits: Option<&Arc<Semaphore>>,
     ) -> Result<Value, Failure> {
         self.check_up()?;
         let value = match blocking {
@@ -505,7 +1006,9 @@ impl Endpoint {
                     Err(e) => return Err(Failure::Redis(e)),
                 }
             }
-            Blocking::Forever | Blocking::For(_) => self.run_blocking(cmd, blocking).await?,
+            Blocking::Forever | Blocking::For(_) => {
+                self.run_blocking(cmd, blocking, component_permits).await?
+            }
         };
         let max = self.shared.config.max_reply_bytes;
         let size = reply_size(&value);
@@ -539,17 +1042,24 @@ impl Endpoint {
         self: &Arc<Self>,
         cmd: &redis::Cmd,
         blocking: Blocking,
+        component_permits: Option<&Arc<Semaphore>>,
     ) -> Result<Value, Failure> {
         let c = &self.shared.config;
-        let permit = match tokio::time::timeout(
-            c.blocking_acquire_timeout,
-            self.shared.blocking.clone().acquire_owned(),
-        )
-        .await
-        {
-            Ok(Ok(permit)) => permit,
-            _ => return Err(Failure::TooManyConnections),
+        let acquire = async {
+            // The component's own share first: a component that uses all of it waits on
+            // itself, and the process-wide permits stay free for the others.
+            let own = match component_permits {
+                Some(sem) => Some(sem.clone().acquire_owned().await.ok()?),
+                None => None,
+            };
+            let global = self.shared.blocking.clone().acquire_owned().await.ok()?;
+            Some((own, global))
         };
+        let (_own_permit, permit) =
+            match tokio::time::timeout(c.blocking_acquire_timeout, acquire).await {
+                Ok(Some(permits)) => permits,
+                _ => return Err(Failure::TooManyConnections),
+            };
         self.shared.counters.blocking_in_use.fetch_add(1, Relaxed);
         let _slot = BlockingSlot {
             _permit: permit,
@@ -684,10 +1194,14 @@ mod tests {
     fn tls_clients_read_the_ca_file() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("missing.pem");
+        let open = |address: &str, ca: Option<&std::path::Path>| {
+            let c = canonical(address).unwrap();
+            open_client(c.info, c.tls, ca)
+        };
         // Plain addresses never read it.
-        assert!(open_client("redis://127.0.0.1:6379", Some(&missing)).is_ok());
+        assert!(open("redis://127.0.0.1:6379", Some(&missing)).is_ok());
         // `rediss://` does, and a missing file is a clear error, not a panic.
-        match open_client("rediss://127.0.0.1:6379", Some(&missing)) {
+        match open("rediss://127.0.0.1:6379", Some(&missing)) {
             Err(Failure::InvalidAddress(e)) => assert!(e.contains("REDIS_CA_CERT"), "{e}"),
             other => panic!(
                 "expected an invalid-address failure, got {:?}",
@@ -695,7 +1209,31 @@ mod tests {
             ),
         }
         // Without a CA file, `rediss://` uses the system roots.
-        assert!(open_client("REDISS://127.0.0.1:6379", None).is_ok());
+        assert!(open("REDISS://127.0.0.1:6379", None).is_ok());
+    }
+
+    #[test]
+    fn spellings_of_one_address_are_one_target() {
+        let target = |a: &str| canonical(a).map(|c| (c.target, c.who)).unwrap();
+        let base = target("redis://127.0.0.1:6379");
+        for same in [
+            "redis://127.0.0.1",
+            "REDIS://127.0.0.1:6379/",
+            "redis://127.0.0.1:6379/0",
+            "redis://127.0.0.1:6379?",
+        ] {
+            assert_eq!(target(same), base, "{same}");
+        }
+        // Same server, another database or user: same target, other credentials.
+        let (t, who) = target("redis://u:p@127.0.0.1:6379/5");
+        assert_eq!(t, base.0);
+        assert_ne!(who, base.1);
+        assert!(
+            !who.contains('p') || !who.contains("pass=p"),
+            "no raw password: {who}"
+        );
+        let unix = target("redis+unix:///tmp//x/./redis.sock");
+        assert_eq!(unix.0, "unix:///tmp/x/redis.sock");
     }
 
     #[test]

@@ -48,6 +48,10 @@ pub(crate) struct Rewritten {
     pub(crate) args: Vec<Vec<u8>>,
     /// How to rewrite the reply.
     pub(crate) reply: ReplyRewrite,
+    /// Run it on the host's own connection: the component's Redis user may not run it (its
+    /// ACL denies `SCAN`, which a script could otherwise use to list every key), but this
+    /// rewrite confines it.
+    pub(crate) on_host: bool,
 }
 
 /// Where a command's keys are.
@@ -141,7 +145,6 @@ fn lookup(command: &str) -> Option<Keys> {
         | "PERSIST"
         | "TYPE"
         | "DUMP"
-        | "RESTORE"
         | "HSET"
         | "HSETNX"
         | "HGET"
@@ -288,6 +291,10 @@ fn lookup(command: &str) -> Option<Keys> {
             Deny("KEYS lists every component's keys; use SCAN, which is confined to the namespace")
         }
         "RANDOMKEY" | "DBSIZE" | "MOVE" | "MIGRATE" | "SWAPDB" | "PUBSUB" => Deny(ESCAPES),
+        // A crafted payload can crash a server left at `sanitize-dump-payload no`.
+        "RESTORE" | "RESTORE-ASKING" => {
+            Deny("a crafted DUMP payload can crash the server; write the value with SET/HSET/...")
+        }
         "FUNCTION" => Deny("functions are global to the server; load them as the operator"),
         // Administration.
         "FLUSHALL" | "FLUSHDB" | "CONFIG" | "DEBUG" | "SHUTDOWN" | "MODULE" | "ACL"
@@ -334,6 +341,16 @@ pub(crate) fn validate_prefix(prefix: &str) -> Result<(), String> {
         return Err(format!(
             "the Redis key prefix `{prefix}` must not contain `{{` or `}}` (they would change \
              the cluster hash slot of every key)"
+        ));
+    }
+    // The prefix becomes the component's ACL key pattern (`~<prefix>*`) and its SCAN MATCH.
+    if let Some(c) = prefix
+        .chars()
+        .find(|c| matches!(c, '*' | '?' | '[' | ']' | '\\') || c.is_whitespace() || c.is_control())
+    {
+        return Err(format!(
+            "the Redis key prefix `{prefix}` must not contain {c:?} (glob characters and \
+             spaces would widen the component's Redis ACL key pattern)"
         ));
     }
     Ok(())
@@ -386,6 +403,7 @@ pub(crate) fn rewrite(
         )));
     };
     let mut reply = ReplyRewrite::None;
+    let on_host = name == "SCAN";
     let n = args.len();
     match keys {
         Keys::None => {}
@@ -437,7 +455,11 @@ pub(crate) fn rewrite(
         }
         Keys::Deny(reason) => return Err(Denied::new(format!("{name}: {reason}"))),
     }
-    Ok(Rewritten { args, reply })
+    Ok(Rewritten {
+        args,
+        reply,
+        on_host,
+    })
 }
 
 fn rewrite_special(
@@ -449,6 +471,10 @@ fn rewrite_special(
     match special {
         Special::Scan => {
             // SCAN cursor [MATCH pattern] [COUNT n] [TYPE t]: force the match into the prefix.
+            // Without a cursor the forced `MATCH` would be read as one.
+            if args.is_empty() {
+                return Err(Denied::new("SCAN: missing cursor"));
+            }
             let escaped = glob_escape(prefix);
             let mut i = 1;
             let mut had_match = false;
@@ -584,6 +610,124 @@ fn rewrite_special(
             None => Ok(ReplyRewrite::None),
         },
     }
+}
+
+/// What one command may do to the server, whether or not the key sandbox is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Limits {
+    /// Largest command (the sum of its argument bytes), and the largest string that
+    /// `SETRANGE`, `SETBIT` and `BITFIELD` may address: one `SETRANGE k 536870911 x`
+    /// otherwise allocates 512 MB on the server.
+    pub(crate) max_write_bytes: usize,
+    /// Longest `WAIT`/`WAITAOF` timeout; `0` (forever) becomes this too, so a `WAIT 1 0`
+    /// without a replica cannot hold a blocking connection until the request times out.
+    pub(crate) max_wait: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_write_bytes: 8 * 1024 * 1024,
+            max_wait: Duration::from_secs(1),
+        }
+    }
+}
+
+fn parse_i64(arg: &[u8]) -> Option<i64> {
+    std::str::from_utf8(arg).ok()?.trim().parse().ok()
+}
+
+/// The bit width of a `BITFIELD` type (`i8`, `u16`, ...).
+fn bitfield_width(arg: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(arg).ok()?;
+    let digits = text.strip_prefix(['i', 'I', 'u', 'U'])?;
+    digits.parse().ok()
+}
+
+/// Checks `name args...` (upper-case name) against `limits`, and clamps `WAIT`/`WAITAOF`
+/// timeouts in place. Offsets that do not parse are left to Redis, which refuses them.
+pub(crate) fn enforce_limits(
+    name: &str,
+    args: &mut [Vec<u8>],
+    limits: &Limits,
+) -> Result<(), Denied> {
+    let max = limits.max_write_bytes as u64;
+    let size: u64 = args.iter().map(|a| a.len() as u64).sum();
+    if size > max {
+        return Err(Denied::new(format!(
+            "{name}: the command carries {size} bytes, over the limit of {max} bytes"
+        )));
+    }
+    let too_far = |end: u64| {
+        Denied::new(format!(
+            "{name}: the offset reaches byte {end}, over the limit of {max} bytes per value"
+        ))
+    };
+    match name {
+        "SETRANGE" => {
+            if let (Some(offset), Some(value)) =
+                (args.get(1).and_then(|a| parse_i64(a)), args.get(2))
+                && offset >= 0
+            {
+                let end = offset as u64 + value.len() as u64;
+                if end > max {
+                    return Err(too_far(end));
+                }
+            }
+        }
+        "SETBIT" => {
+            if let Some(bit) = args.get(1).and_then(|a| parse_i64(a))
+                && bit >= 0
+                && bit as u64 / 8 + 1 > max
+            {
+                return Err(too_far(bit as u64 / 8 + 1));
+            }
+        }
+        "BITFIELD" => {
+            // GET|SET|INCRBY type offset [value]; `#n` offsets count in units of the type.
+            let mut i = 1;
+            while i < args.len() {
+                match upper(&args[i]).as_str() {
+                    op @ ("GET" | "SET" | "INCRBY") => {
+                        let (Some(width), Some(offset)) = (
+                            args.get(i + 1).and_then(|a| bitfield_width(a)),
+                            args.get(i + 2),
+                        ) else {
+                            break;
+                        };
+                        let bit = match offset.strip_prefix(b"#") {
+                            Some(n) => parse_i64(n).map(|n| n.saturating_mul(width as i64)),
+                            None => parse_i64(offset),
+                        };
+                        if op != "GET"
+                            && let Some(bit) = bit
+                            && bit >= 0
+                        {
+                            let end = (bit as u64).saturating_add(width).div_ceil(8);
+                            if end > max {
+                                return Err(too_far(end));
+                            }
+                        }
+                        i += if op == "GET" { 3 } else { 4 };
+                    }
+                    "OVERFLOW" => i += 2,
+                    _ => break,
+                }
+            }
+        }
+        "WAIT" | "WAITAOF" => {
+            let at = if name == "WAIT" { 1 } else { 2 };
+            let cap = limits.max_wait.as_millis().max(1) as i64;
+            if let Some(arg) = args.get_mut(at)
+                && let Some(ms) = parse_i64(arg)
+                && (ms == 0 || ms > cap)
+            {
+                *arg = cap.to_string().into_bytes();
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// Strips `prefix` from one key name (left unchanged if it does not carry it).
@@ -949,10 +1093,12 @@ mod tests {
             ok("SCAN", &["7", "TYPE", "string"]),
             ["7", "TYPE", "string", "MATCH", "app:*"]
         );
-        // Glob characters in the prefix match literally.
+        // Glob characters in a prefix (refused by `validate_prefix`, but never trusted here)
+        // match literally.
         let r = rewrite(b"a*b:", "SCAN", args(&["0"])).unwrap();
         assert_eq!(r.args[2], b"a\\*b:*".to_vec());
         assert_eq!(r.reply, ReplyRewrite::Scan);
+        assert!(r.on_host);
         denied("SCAN", &["0", "NOVALUES"]);
     }
 
@@ -1021,6 +1167,9 @@ mod tests {
         assert!(validate_prefix("").is_err());
         assert!(validate_prefix("{cache}:").is_err());
         assert!(validate_prefix("ca}").is_err());
+        assert!(validate_prefix("a*:").is_err());
+        assert!(validate_prefix("a b:").is_err());
+        assert!(validate_prefix("a[0]:").is_err());
     }
 
     fn bulk(s: &str) -> Value {
@@ -1102,5 +1251,303 @@ mod tests {
             blocking("WAIT", &a(&["1", "100"])),
             Blocking::For(Duration::from_millis(100))
         );
+    }
+
+    #[test]
+    fn write_limits() {
+        let limits = Limits {
+            max_write_bytes: 1000,
+            max_wait: Duration::from_millis(500),
+        };
+        let check = |cmd: &str, list: &[&str]| {
+            let mut a = args(list);
+            enforce_limits(cmd, &mut a, &limits).map(|()| {
+                a.into_iter()
+                    .map(|x| String::from_utf8(x).unwrap())
+                    .collect::<Vec<_>>()
+            })
+        };
+        assert!(check("SETRANGE", &["k", "536870911", "x"]).is_err());
+        assert!(check("SETRANGE", &["k", "990", "0123456789"]).is_ok());
+        assert!(check("SETRANGE", &["k", "991", "0123456789"]).is_err());
+        assert!(check("SETBIT", &["k", "7999", "1"]).is_ok());
+        assert!(check("SETBIT", &["k", "8000", "1"]).is_err());
+        assert!(check("BITFIELD", &["k", "SET", "u8", "7992", "1"]).is_ok());
+        assert!(check("BITFIELD", &["k", "SET", "u8", "7993", "1"]).is_err());
+        assert!(check("BITFIELD", &["k", "INCRBY", "i16", "#500", "1"]).is_err());
+        assert!(
+            check(
+                "BITFIELD",
+                &["k", "GET", "u8", "#100000", "SET", "u8", "0", "1"]
+            )
+            .is_ok()
+        );
+        assert!(
+            check(
+                "BITFIELD",
+                &["k", "OVERFLOW", "SAT", "SET", "u8", "#5000", "1"]
+            )
+            .is_err()
+        );
+        let big = "x".repeat(1001);
+        let error = check("SET", &["k", &big]).unwrap_err().0;
+        assert!(
+            error.contains("1002 bytes, over the limit of 1000"),
+            "{error}"
+        );
+        assert_eq!(check("WAIT", &["1", "0"]).unwrap(), ["1", "500"]);
+        assert_eq!(check("WAIT", &["1", "100000"]).unwrap(), ["1", "500"]);
+        assert_eq!(check("WAIT", &["1", "20"]).unwrap(), ["1", "20"]);
+        assert_eq!(
+            check("WAITAOF", &["1", "0", "0"]).unwrap(),
+            ["1", "0", "500"]
+        );
+    }
+
+    #[test]
+    fn restore_is_denied() {
+        assert!(denied("RESTORE", &["k", "0", "payload"]).contains("crash"));
+        assert!(denied("restore-asking", &["k", "0", "payload"]).starts_with("RESTORE"));
+    }
+
+    /// The rewriter against Redis's own idea of where a command's keys are: for generated
+    /// commands, every key `COMMAND GETKEYS` finds in the rewritten command (and every
+    /// channel, `SCAN` pattern and `SORT` pattern) carries the prefix, or the rewriter
+    /// refused the command.
+    mod property {
+        use super::*;
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, TestCaseError, TestRunner};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        const NAMES: &[&str] = &[
+            "GET",
+            "SET",
+            "MSET",
+            "MSETNX",
+            "DEL",
+            "EXISTS",
+            "MGET",
+            "RENAME",
+            "LMOVE",
+            "BLMOVE",
+            "RPOPLPUSH",
+            "SMOVE",
+            "COPY",
+            "LCS",
+            "BITOP",
+            "BLPOP",
+            "BZPOPMIN",
+            "EVAL",
+            "EVALSHA",
+            "EVAL_RO",
+            "FCALL",
+            "BLMPOP",
+            "BZMPOP",
+            "ZUNION",
+            "ZINTER",
+            "ZDIFF",
+            "ZINTERCARD",
+            "SINTERCARD",
+            "LMPOP",
+            "ZMPOP",
+            "ZUNIONSTORE",
+            "ZINTERSTORE",
+            "ZDIFFSTORE",
+            "SORT",
+            "SORT_RO",
+            "GEORADIUS",
+            "GEORADIUSBYMEMBER",
+            "GEOSEARCHSTORE",
+            "ZRANGESTORE",
+            "XREAD",
+            "XREADGROUP",
+            "OBJECT",
+            "MEMORY",
+            "XINFO",
+            "XGROUP",
+            "PUBLISH",
+            "SPUBLISH",
+            "SCAN",
+            "PFMERGE",
+            "SINTERSTORE",
+            "HSET",
+            "XADD",
+            "TOUCH",
+            "KEYS",
+            "MIGRATE",
+            "RESTORE",
+            "MOVE",
+            "SWAPDB",
+            "FLUSHALL",
+            "RANDOMKEY",
+            "DUMP",
+            "WAIT",
+            "PING",
+            "UNLINK",
+            "GETEX",
+            "XCLAIM",
+            "XAUTOCLAIM",
+            "SUNIONSTORE",
+        ];
+
+        const WORDS: &[&str] = &[
+            "k",
+            "a",
+            "b",
+            "x",
+            "0",
+            "1",
+            "2",
+            "3",
+            "-1",
+            "5",
+            "STREAMS",
+            "STORE",
+            "STOREDIST",
+            "BY",
+            "GET",
+            "#",
+            "LIMIT",
+            "MATCH",
+            "COUNT",
+            "TYPE",
+            "DB",
+            "KEYS",
+            "LEFT",
+            "RIGHT",
+            "WEIGHTS",
+            "AGGREGATE",
+            "GROUP",
+            "BLOCK",
+            "NOACK",
+            "*",
+            "$",
+            ">",
+            "ENCODING",
+            "USAGE",
+            "CREATE",
+            "STREAM",
+            "MIN",
+            "MAX",
+            "km",
+            "ALPHA",
+            "ASC",
+            "REPLACE",
+            "AND",
+            "w_*",
+            "o_*->f",
+            "nosort",
+            "{t}k",
+            "other:k",
+        ];
+
+        fn command() -> impl Strategy<Value = (String, Vec<String>)> {
+            let name = prop_oneof![
+                9 => proptest::sample::select(NAMES).prop_map(str::to_string),
+                1 => "[A-Z]{1,8}",
+            ];
+            let word = prop_oneof![
+                6 => proptest::sample::select(WORDS).prop_map(str::to_string),
+                1 => "[a-z:]{1,6}",
+            ];
+            (name, proptest::collection::vec(word, 0..9))
+        }
+
+        #[test]
+        fn every_key_reaching_redis_carries_the_prefix() {
+            let server = redwasm_testkit::RedisServer::start();
+            let client = redis::Client::open(server.url()).unwrap();
+            let conn = std::cell::RefCell::new(client.get_connection().unwrap());
+            let prefix: &[u8] = b"app:";
+            let checked_keys = AtomicUsize::new(0);
+            let refused = AtomicUsize::new(0);
+            let mut runner = TestRunner::new(Config {
+                cases: 3000,
+                failure_persistence: None,
+                ..Config::default()
+            });
+            let result = runner.run(&command(), |(name, list)| {
+                let upper_name = name.to_ascii_uppercase();
+                let Ok(rewritten) = rewrite(
+                    prefix,
+                    &name,
+                    args(&list.iter().map(String::as_str).collect::<Vec<_>>()),
+                ) else {
+                    refused.fetch_add(1, Ordering::Relaxed);
+                    return Ok(());
+                };
+                let out = &rewritten.args;
+                let mut getkeys = redis::cmd("COMMAND");
+                getkeys.arg("GETKEYS").arg(&upper_name);
+                for a in out {
+                    getkeys.arg(a.as_slice());
+                }
+                // An error means no keys, or arguments Redis itself rejects (it would not run
+                // the command either).
+                if let Ok(keys) = getkeys.query::<Vec<Vec<u8>>>(&mut *conn.borrow_mut()) {
+                    for key in keys {
+                        prop_assert!(
+                            key.starts_with(prefix),
+                            "{upper_name} {list:?} -> {:?}: key {:?} lacks the prefix",
+                            out.iter()
+                                .map(|a| String::from_utf8_lossy(a))
+                                .collect::<Vec<_>>(),
+                            String::from_utf8_lossy(&key)
+                        );
+                        checked_keys.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                let show = || format!("{upper_name} {list:?}");
+                match upper_name.as_str() {
+                    "PUBLISH" | "SPUBLISH" if !out.is_empty() => {
+                        prop_assert!(out[0].starts_with(prefix), "channel of {}", show());
+                    }
+                    "SCAN" => {
+                        // After the cursor (which Redis would refuse if it were a word).
+                        let at = out
+                            .iter()
+                            .skip(1)
+                            .position(|a| a.eq_ignore_ascii_case(b"MATCH"));
+                        let pattern = at.and_then(|i| out.get(i + 2));
+                        prop_assert!(
+                            pattern.is_some_and(|p| p.starts_with(prefix)),
+                            "SCAN pattern of {}",
+                            show()
+                        );
+                        prop_assert!(rewritten.on_host);
+                    }
+                    "SORT" | "SORT_RO" => {
+                        for pair in out.windows(2) {
+                            if (pair[0].eq_ignore_ascii_case(b"BY")
+                                || pair[0].eq_ignore_ascii_case(b"GET"))
+                                && pair[1] != b"#"
+                            {
+                                prop_assert!(pair[1].starts_with(prefix), "pattern of {}", show());
+                            }
+                        }
+                    }
+                    "KEYS" | "MIGRATE" | "RESTORE" | "MOVE" | "SWAPDB" | "FLUSHALL"
+                    | "RANDOMKEY" => {
+                        return Err(TestCaseError::fail(format!("{} was not refused", show())));
+                    }
+                    _ => {}
+                }
+                Ok(())
+            });
+            if let Err(error) = result {
+                panic!("{error}");
+            }
+            // The property was really exercised: Redis found keys in many commands, and the
+            // rewriter refused some.
+            assert!(
+                checked_keys.load(Ordering::Relaxed) > 1000,
+                "keys checked: {checked_keys:?}"
+            );
+            assert!(
+                refused.load(Ordering::Relaxed) > 100,
+                "refused: {refused:?}"
+            );
+        }
     }
 }

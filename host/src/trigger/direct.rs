@@ -241,14 +241,17 @@ impl DirectHandler {
         }) = self.take_idle()
             && let Some(entry) = pick(entry)
         {
+            let mut store = store;
+            store.data_mut().begin_call();
             return Ok((store, entry, served));
         }
         let Idle {
-            store,
+            mut store,
             entry,
             served,
             ..
         } = self.instantiate().await?;
+        store.data_mut().begin_call();
         match pick(entry) {
             Some(entry) => Ok((store, entry, served)),
             None => Err(Failure::Instantiation(

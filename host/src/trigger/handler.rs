@@ -105,10 +105,13 @@ impl WorkerState for InstanceState {
 
     fn on_request_start(
         &self,
-        _store: StoreContextMut<'_, HostState>,
+        mut store: StoreContextMut<'_, HostState>,
         _data: (),
         _task: GuestTaskId,
     ) -> Pin<Box<dyn Future<Output = ()> + Send + Sync + 'static>> {
+        // Requests that share one instance share its Redis budget while they overlap: the
+        // budget is per instance, refilled as each request starts.
+        store.data_mut().begin_call();
         if self.max_concurrent == 1 {
             // One request per instance: the trigger's own deadline answers 504 and the
             // instance expiration tears the instance down, so a second timer per request

@@ -46,7 +46,13 @@ pub(super) async fn health(app: &HttpApp) -> Response<Body> {
             )
         }
     };
-    let body = serde_json::json!({"status": status, "redis": redis, "components": components});
+    let sandbox = app.runtime.redis().sandbox_status();
+    let body = serde_json::json!({
+        "status": status,
+        "redis": redis,
+        "sandbox": sandbox,
+        "components": components,
+    });
     let mut response = Response::new(full(body.to_string()));
     if status == "unhealthy" {
         *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;

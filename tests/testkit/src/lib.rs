@@ -107,6 +107,45 @@ impl RedisServer {
             && (line.starts_with("+PONG") || line.starts_with("-NOAUTH"))
     }
 
+    /// Clients blocked in a command right now (`INFO clients`: `blocked_clients`), or `None`
+    /// when the server does not answer.
+    pub fn blocked_clients(&self) -> Option<u64> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
+        stream.write_all(b"INFO clients\r\n").ok()?;
+        let mut reader = BufReader::new(stream);
+        let mut line = String::new();
+        // `$<len>` then the text, line by line.
+        reader.read_line(&mut line).ok()?;
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).ok()? == 0 {
+                return None;
+            }
+            if let Some(n) = line.trim().strip_prefix("blocked_clients:") {
+                return n.parse().ok();
+            }
+        }
+    }
+
+    /// Waits (polling, at most 5 s) until at least `n` clients are blocked in a command: a
+    /// BLPOP or XREAD BLOCK sent by the code under test has really reached the server.
+    /// Panics when that does not happen.
+    pub async fn wait_blocked(&self, n: u64) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let blocked = self.blocked_clients().unwrap_or(0);
+            if blocked >= n {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{blocked} blocked clients after 5 s, expected {n}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// The TCP port.
     pub fn port(&self) -> u16 {
         self.port

@@ -181,19 +181,29 @@ fn redis(body: &[u8]) -> Answer {
             other => return text(400, format!("unsupported argument {other}")),
         }
     }
-    let address = spin_sdk::variables::get("redis_address")
-        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string());
+    // `address`: any address (the host decides what it may reach); `repeat`: run the command
+    // that many times in this one request (the reply is the last one's).
+    let address = match input["address"].as_str() {
+        Some(address) => address.to_string(),
+        None => spin_sdk::variables::get("redis_address")
+            .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string()),
+    };
+    let repeat = input["repeat"].as_u64().unwrap_or(1).max(1);
     let connection = match Connection::open(&address) {
         Ok(c) => c,
         Err(error) => return text(502, error_text(&error)),
     };
-    match connection.execute(command, &params) {
-        Ok(values) => json(
-            200,
-            serde_json::Value::Array(values.into_iter().map(result_json).collect()),
-        ),
-        Err(error) => text(502, error_text(&error)),
+    let mut last = Vec::new();
+    for _ in 0..repeat {
+        match connection.execute(command, &params) {
+            Ok(values) => last = values,
+            Err(error) => return text(502, error_text(&error)),
+        }
     }
+    json(
+        200,
+        serde_json::Value::Array(last.into_iter().map(result_json).collect()),
+    )
 }
 
 fn error_text(error: &RedisError) -> String {
@@ -211,3 +221,60 @@ fn result_json(value: RedisResult) -> serde_json::Value {
         RedisResult::Binary(b) => serde_json::json!(String::from_utf8_lossy(&b)),
     }
 }
+
+/// A hostile `redwasm:ratelimit` export, for the embedding API's deadline test: `check` on
+/// the key `loop` never returns; any other call fails with `invalid`.
+mod hostile {
+    wit_bindgen::generate!({
+        path: "../../../wit/ratelimit.wit",
+        world: "ratelimit-component",
+    });
+}
+
+use hostile::exports::redwasm::ratelimit::ratelimit as hostile_typed;
+
+struct Hostile;
+
+impl hostile_typed::Guest for Hostile {
+    fn check(
+        key: String,
+        _policies: Vec<hostile_typed::PolicyRef>,
+        _cost: u64,
+    ) -> Result<hostile_typed::CheckResult, hostile_typed::Error> {
+        if key == "loop" {
+            let mut x: u64 = 0;
+            loop {
+                x = std::hint::black_box(x.wrapping_add(1));
+            }
+        }
+        Err(hostile_typed::Error::Invalid(format!(
+            "probe: no check for `{key}`"
+        )))
+    }
+
+    fn check_at(
+        key: String,
+        policies: Vec<hostile_typed::PolicyRef>,
+        cost: u64,
+        _now_ms: u64,
+    ) -> Result<hostile_typed::CheckResult, hostile_typed::Error> {
+        Self::check(key, policies, cost)
+    }
+
+    fn peek(
+        _policy_name: String,
+        key: String,
+    ) -> Result<hostile_typed::PolicyState, hostile_typed::Error> {
+        Err(hostile_typed::Error::Invalid(format!(
+            "probe: no peek for `{key}`"
+        )))
+    }
+
+    fn reset(_policy_name: String, key: String) -> Result<(), hostile_typed::Error> {
+        Err(hostile_typed::Error::Invalid(format!(
+            "probe: no reset for `{key}`"
+        )))
+    }
+}
+
+hostile::export!(Hostile with_types_in hostile);
