@@ -16,7 +16,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use redwasm_tests::{TestHost, client};
+use redwasm_tests::{TestHost, client, metric};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -113,10 +113,23 @@ impl Probes {
     }
 
     async fn start_with(probe_tool: &str, other_tool: &str) -> Probes {
+        Self::start_configured(probe_tool, other_tool, |_| {}).await
+    }
+
+    /// Like [`Probes::start_with`], letting `configure` adjust the host's options too.
+    async fn start_configured(
+        probe_tool: &str,
+        other_tool: &str,
+        configure: impl FnOnce(&mut redwasm::serve::AppOptions),
+    ) -> Probes {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("spin.toml");
         std::fs::write(&path, manifest(probe_tool, other_tool)).unwrap();
-        let host = TestHost::start_with(|opts| opts.manifest = path.clone()).await;
+        let host = TestHost::start_with(|opts| {
+            opts.manifest = path.clone();
+            configure(opts);
+        })
+        .await;
         Probes {
             host,
             http: client(),
@@ -183,11 +196,7 @@ impl Probes {
 
     /// A redis-rs connection to the same server, to look behind the sandbox.
     async fn raw(&self) -> redis::aio::MultiplexedConnection {
-        redis::Client::open(self.host.redis.url())
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap()
+        self.host.raw_redis().await
     }
 
     async fn metrics(&self) -> String {
@@ -247,15 +256,6 @@ async fn raw_get(conn: &mut redis::aio::MultiplexedConnection, key: &str) -> Opt
 
 async fn raw_keys(conn: &mut redis::aio::MultiplexedConnection) -> BTreeSet<String> {
     redis::cmd("KEYS").arg("*").query_async(conn).await.unwrap()
-}
-
-/// The value of one series in Prometheus text, e.g. `redwasm_redis_denied_total`.
-fn metric(text: &str, series: &str) -> u64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("no `{series}` in:\n{text}"))
-        .parse()
-        .unwrap()
 }
 
 fn strings(values: &[Value]) -> Vec<String> {
@@ -1097,7 +1097,11 @@ async fn health_lists_both_components_and_metrics_count_traps() {
     let health = probes.get("/health").await;
     assert_eq!(health.status(), StatusCode::OK);
     let health: Value = health.json().await.unwrap();
-    assert_eq!(health["status"], "healthy", "{health}");
+    // `degraded` only says PING was slower than 100 ms (a loaded machine); not this test's topic.
+    assert!(
+        health["status"] == "healthy" || health["status"] == "degraded",
+        "{health}"
+    );
     assert_eq!(health["redis"]["connected"], true, "{health}");
     let mut components: Vec<(String, String, String, u64)> = health["components"]
         .as_array()
@@ -1145,7 +1149,10 @@ async fn health_lists_both_components_and_metrics_count_traps() {
     );
     // /health is still healthy after the traps.
     let health: Value = probes.get("/health").await.json().await.unwrap();
-    assert_eq!(health["status"], "healthy");
+    assert!(
+        health["status"] == "healthy" || health["status"] == "degraded",
+        "{health}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1204,4 +1211,82 @@ async fn environment_and_files_reach_the_guest_and_nothing_else_does() {
         StatusCode::NOT_FOUND,
         "only the mount is visible"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Overload and shutdown
+// ---------------------------------------------------------------------------------------
+
+/// Past `max_inflight` concurrent requests the host answers 503 problem+json at once (and
+/// counts it), and serves again once the requests in flight are done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn overload_is_a_503_problem() {
+    let _process = shared().await;
+    let probes = std::sync::Arc::new(
+        Probes::start_configured("request_timeout_ms = 5000\n", "", |opts| {
+            opts.limits.max_inflight = 2;
+        })
+        .await,
+    );
+    let mut blocked = Vec::new();
+    for _ in 0..2 {
+        let probes = probes.clone();
+        blocked.push(tokio::spawn(async move {
+            probes.exec("probe", "BLPOP", &["nothing", "1"]).await
+        }));
+    }
+    probes.host.redis.wait_blocked(2).await;
+    let response = probes.get("/other/count").await;
+    let body = problem(response, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert!(body["detail"].as_str().unwrap().contains("limit"), "{body}");
+    for pop in blocked {
+        assert_eq!(pop.await.unwrap().unwrap(), [Value::Null]);
+    }
+    assert_eq!(probes.count("other").await, 1, "served again");
+    assert_eq!(
+        metric(&probes.metrics().await, "redwasm_rejected_overload_total"),
+        1
+    );
+}
+
+/// Shutdown lets a request in flight finish (within the grace period) before the host
+/// stops, and accepts no new connections meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shutdown_drains_in_flight_requests() {
+    let _process = shared().await;
+    let probes = Probes::start_with("request_timeout_ms = 5000\n", "").await;
+    let url = probes.url("/probe/redis");
+    let in_flight = tokio::spawn(async move {
+        let started = Instant::now();
+        let response = client()
+            .post(url)
+            .json(&json!({ "command": "BLPOP", "args": ["nothing", "1"] }))
+            .send()
+            .await
+            .unwrap();
+        (
+            response.status(),
+            response.text().await.unwrap(),
+            started.elapsed(),
+        )
+    });
+    probes.host.redis.wait_blocked(1).await;
+    let Probes { host, _dir, .. } = probes;
+    let base = host.base.clone();
+    let stopping = Instant::now();
+    host.stop().await.unwrap();
+    let (status, body, elapsed) = in_flight.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, "[null]");
+    assert!(
+        elapsed >= Duration::from_millis(900),
+        "answered after {elapsed:?}"
+    );
+    assert!(
+        stopping.elapsed() < Duration::from_secs(5),
+        "stop waited {:?}",
+        stopping.elapsed()
+    );
+    // Stopped: nothing listens any more.
+    assert!(client().get(format!("{base}/health")).send().await.is_err());
 }

@@ -38,6 +38,9 @@ impl Target {
         let is_redwasm_host = match std::env::var("REDWASM_CONFORMANCE_HOST").as_deref() {
             Ok("1" | "true" | "yes") => true,
             Ok("0" | "false" | "no") => false,
+            // The in-process host is the redwasm host by construction: its host-only checks
+            // must run (a failed detection would otherwise let them pass unchecked).
+            _ if local.is_some() => true,
             _ => detect_redwasm_host(&http, &base).await,
         };
         Target {
