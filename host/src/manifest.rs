@@ -66,7 +66,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-pub use host_settings::{ComponentHostSettings, HostSettings, TOOL_NAME};
+pub use host_settings::{ComponentHostSettings, HostSettings, QueueTriggerSettings, TOOL_NAME};
 
 use crate::routes::{RouteError, Router};
 use crate::variables::{Template, VariableError, check_declared_name};
@@ -318,6 +318,21 @@ pub enum ValidationError {
         index: usize,
         /// The route, for finding it.
         route: String,
+    },
+    /// A queue trigger names a component that is not declared.
+    #[error(
+        "[[application.tool.redwasm.queue_trigger]] #{index} (queue `{queue}`) refers to \
+         component `{component}`, which is not declared (declared: {declared})"
+    )]
+    UnknownQueueTriggerComponent {
+        /// 1-based position among the queue triggers.
+        index: usize,
+        /// The queue, for finding it.
+        queue: String,
+        /// The id as written.
+        component: String,
+        /// The declared ids, comma-separated, or `none`.
+        declared: String,
     },
     /// A trigger names a component that is not declared.
     #[error(
@@ -589,6 +604,22 @@ fn build(raw: RawManifest, base_dir: PathBuf, errors: &mut Vec<ValidationError>)
         .collect();
 
     let http_triggers = build_triggers(triggers, &components, errors);
+    for (position, trigger) in host.queue_trigger.iter().enumerate() {
+        for component in [&trigger.component, &trigger.queue_component] {
+            if !components.contains_key(component) {
+                errors.push(ValidationError::UnknownQueueTriggerComponent {
+                    index: position + 1,
+                    queue: trigger.queue.clone(),
+                    component: component.clone(),
+                    declared: if components.is_empty() {
+                        "none".to_string()
+                    } else {
+                        components.keys().cloned().collect::<Vec<_>>().join(", ")
+                    },
+                });
+            }
+        }
+    }
 
     Manifest {
         base_dir,

@@ -10,7 +10,11 @@ use wasmtime::component::Component;
 use wasmtime::{Config, Engine};
 
 /// The components `redwasm serve` and `spin.toml` ship.
-const SHIPPED: [&str; 2] = ["redwasm_cache.wasm", "redwasm_ratelimit.wasm"];
+const SHIPPED: [&str; 3] = [
+    "redwasm_cache.wasm",
+    "redwasm_ratelimit.wasm",
+    "redwasm_queue.wasm",
+];
 
 /// WASI 0.2 packages included by Spin's `platform` world (any 0.2.x: wasmtime's linker, and so
 /// Spin's, matches semver-compatible versions).

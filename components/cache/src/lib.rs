@@ -38,7 +38,7 @@
 #![cfg_attr(not(target_arch = "wasm32"), forbid(unsafe_code))]
 
 pub mod cache;
-pub mod clock;
+pub use redwasm_guest::clock;
 pub mod config;
 pub mod error;
 pub mod http;

@@ -5,6 +5,8 @@
 //! - [`redis`]: [`redis::RedisExec`] (the seam between logic and Redis: Spin's `execute` in
 //!   wasm, redis-rs in tests), flat reply values, and [`redis::Script`] (EVALSHA with a
 //!   NOSCRIPT fallback to EVAL).
+//! - [`clock`]: the caller's clock ([`clock::SystemClock`], [`clock::ManualClock`] for tests
+//!   that never sleep).
 //! - [`percent`]: percent-decoding of path segments and query strings.
 //! - [`http`]: the request/response pair of the components' plain-Rust HTTP layers, RFC 9457
 //!   problems and `X-Correlation-Id`; [`token`]: random tokens.
@@ -18,6 +20,7 @@
 // Only the generated bindings of `typed_http` (wasm32) need `unsafe`.
 #![cfg_attr(not(target_arch = "wasm32"), forbid(unsafe_code))]
 
+pub mod clock;
 pub mod http;
 #[cfg(feature = "native-redis")]
 pub mod native;

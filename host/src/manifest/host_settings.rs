@@ -25,6 +25,80 @@ pub struct HostSettings {
     pub redis_acl: Option<crate::redis::AclMode>,
     /// How long a Lua script may run before the host kills it, in milliseconds. Default 500.
     pub script_time_limit_ms: Option<u64>,
+    /// `[[application.tool.redwasm.queue_trigger]]`: queues whose jobs the host feeds to
+    /// worker components. Spin ignores `tool` tables, so the same `spin.toml` still runs
+    /// under `spin up` (where the worker's `[[trigger.redis]]` fallback applies).
+    #[serde(default)]
+    pub queue_trigger: Vec<QueueTriggerSettings>,
+}
+
+/// One queue-poll trigger: claim jobs of `queue` through the queue component and run each
+/// in `component` (which exports `redwasm:queue/handler`).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueTriggerSettings {
+    /// The queue.
+    pub queue: String,
+    /// The worker component's id.
+    pub component: String,
+    /// The queue component's id (whose key namespace holds the queue). Default `queue`.
+    #[serde(default = "QueueTriggerSettings::default_queue_component")]
+    pub queue_component: String,
+    /// Jobs run at once by this host. Default 8.
+    #[serde(default = "QueueTriggerSettings::default_concurrency")]
+    pub concurrency: usize,
+    /// Lease per claim, renewed while a job runs, in ms. Default 30000.
+    #[serde(default = "QueueTriggerSettings::default_lease_ms")]
+    pub lease_ms: u64,
+    /// Jobs claimed per round trip. Default 16.
+    #[serde(default = "QueueTriggerSettings::default_batch")]
+    pub batch: u32,
+    /// At shutdown, how long running jobs may finish before their leases are given back,
+    /// in ms. Default 10000.
+    #[serde(default = "QueueTriggerSettings::default_drain_ms")]
+    pub drain_ms: u64,
+}
+
+impl QueueTriggerSettings {
+    fn default_queue_component() -> String {
+        "queue".to_string()
+    }
+    fn default_concurrency() -> usize {
+        8
+    }
+    fn default_lease_ms() -> u64 {
+        30_000
+    }
+    fn default_batch() -> u32 {
+        16
+    }
+    fn default_drain_ms() -> u64 {
+        10_000
+    }
+
+    /// Checks the values; the message names the field.
+    fn check(&self) -> Result<(), String> {
+        if self.queue.is_empty()
+            || self.queue.len() > 256
+            || self.queue.contains(['{', '}'])
+            || self.queue.chars().any(char::is_control)
+        {
+            return Err(format!(
+                "queue_trigger `queue` = {:?} must be 1-256 bytes without `{{`, `}}` or control characters",
+                self.queue
+            ));
+        }
+        if self.concurrency == 0 || self.concurrency > 10_000 {
+            return Err("queue_trigger `concurrency` must be from 1 to 10000".into());
+        }
+        if self.lease_ms < 100 {
+            return Err("queue_trigger `lease_ms` must be at least 100".into());
+        }
+        if self.batch == 0 || self.batch > 1000 {
+            return Err("queue_trigger `batch` must be from 1 to 1000".into());
+        }
+        Ok(())
+    }
 }
 
 /// Reads `listen`, naming the field and an example in the error (serde's own message for a
@@ -153,6 +227,9 @@ impl HostSettings {
             .map_err(|e: toml::de::Error| e.message().to_string())?;
         if settings.script_time_limit_ms == Some(0) {
             return Err("`script_time_limit_ms` must be at least 1".into());
+        }
+        for trigger in &settings.queue_trigger {
+            trigger.check()?;
         }
         Ok(settings)
     }

@@ -24,6 +24,10 @@ pub use redwasm_guest::http::{
     CORRELATION_HEADER, HttpRequest, HttpResponse, MAX_CORRELATION_ID_LEN, PROBLEM_TYPE_BASE,
     Problem, correlation_id, problem,
 };
+use redwasm_guest::http::{
+    check_method, integer_query, invalid_input, method_not_allowed, not_found, redis_unavailable,
+    unsupported_media_type,
+};
 
 use crate::cache::Cache;
 use crate::clock::Clock;
@@ -114,14 +118,8 @@ fn route<R: RedisExec, C: Clock>(
 }
 
 fn require_method(method: &str, allowed: &[&str]) -> Result<(), HttpError> {
-    if allowed.contains(&method) {
-        Ok(())
-    } else {
-        Err(HttpError::MethodNotAllowed {
-            method: method.to_string(),
-            allow: allowed.join(", "),
-        })
-    }
+    check_method(method, allowed)
+        .map_err(|(method, allow)| HttpError::MethodNotAllowed { method, allow })
 }
 
 /// Percent-decodes and validates one path segment.
@@ -156,14 +154,7 @@ impl From<CacheError> for HttpError {
 
 fn error_response(error: HttpError) -> HttpResponse {
     match error {
-        HttpError::Cache(CacheError::Invalid { field, detail }) => problem(
-            400,
-            "invalid-input",
-            "Invalid input",
-            &format!("{field}: {detail}"),
-        )
-        .with_field(&field)
-        .into_response(),
+        HttpError::Cache(CacheError::Invalid { field, detail }) => invalid_input(&field, &detail),
         HttpError::Cache(CacheError::TooLarge(limit)) | HttpError::BodyTooLarge(limit) => problem(
             413,
             "too-large",
@@ -175,35 +166,11 @@ fn error_response(error: HttpError) -> HttpResponse {
             problem(412, "precondition-failed", "Precondition failed", &detail).into_response()
         }
         HttpError::Cache(CacheError::Unavailable(detail)) => {
-            // The Redis error text stays in the logs; clients get a stable message.
-            eprintln!("redwasm-cache: redis unavailable: {detail}");
-            problem(
-                503,
-                "redis-unavailable",
-                "Service unavailable",
-                "Redis is unavailable; retry later",
-            )
-            .into_response()
-            .with_header("Retry-After", &RETRY_AFTER_S.to_string())
+            redis_unavailable("redwasm-cache", &detail, RETRY_AFTER_S)
         }
-        HttpError::NotFound(detail) => {
-            problem(404, "not-found", "Not found", &detail).into_response()
-        }
-        HttpError::MethodNotAllowed { method, allow } => problem(
-            405,
-            "method-not-allowed",
-            "Method not allowed",
-            &format!("{method} is not allowed here; use {allow}"),
-        )
-        .into_response()
-        .with_header("Allow", &allow),
-        HttpError::UnsupportedMediaType(detail) => problem(
-            415,
-            "unsupported-media-type",
-            "Unsupported media type",
-            &detail,
-        )
-        .into_response(),
+        HttpError::NotFound(detail) => not_found(&detail),
+        HttpError::MethodNotAllowed { method, allow } => method_not_allowed(&method, &allow),
+        HttpError::UnsupportedMediaType(detail) => unsupported_media_type(&detail),
     }
 }
 
@@ -215,15 +182,5 @@ fn integer_param(
     min: u64,
     max: u64,
 ) -> Result<Option<u64>, HttpError> {
-    let Some(raw) = percent::query_value(query, name) else {
-        return Ok(None);
-    };
-    let text = decode_component(raw, true).map_err(|detail| HttpError::invalid(name, detail))?;
-    match text.parse::<u64>() {
-        Ok(value) if (min..=max).contains(&value) => Ok(Some(value)),
-        _ => Err(HttpError::invalid(
-            name,
-            format!("must be an integer in {min}..={max}, got {text:?}"),
-        )),
-    }
+    integer_query(query, name, min, max).map_err(|detail| HttpError::invalid(name, detail))
 }

@@ -5,7 +5,10 @@ mod correlation;
 mod problem;
 
 pub use correlation::{CORRELATION_HEADER, MAX_CORRELATION_ID_LEN, correlation_id};
-pub use problem::{PROBLEM_TYPE_BASE, Problem, problem};
+pub use problem::{
+    PROBLEM_TYPE_BASE, Problem, invalid_input, method_not_allowed, not_found, problem,
+    redis_unavailable, unsupported_media_type,
+};
 
 /// An HTTP request, already read into memory.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -98,6 +101,32 @@ impl HttpResponse {
     /// The body parsed as JSON (`Null` when it is not JSON); handy in tests.
     pub fn json_body(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// Ok when `method` is one of `allowed`; else the 405 `(method, "A, B")` to answer.
+pub fn check_method(method: &str, allowed: &[&str]) -> Result<(), (String, String)> {
+    if allowed.contains(&method) {
+        return Ok(());
+    }
+    Err((method.to_string(), allowed.join(", ")))
+}
+
+/// The integer query parameter `name` (percent-decoded), if present; `Err(detail)` when it
+/// is not an integer in `min..=max`.
+pub fn integer_query(
+    query: &[(String, String)],
+    name: &str,
+    min: u64,
+    max: u64,
+) -> Result<Option<u64>, String> {
+    let Some(raw) = crate::percent::query_value(query, name) else {
+        return Ok(None);
+    };
+    let text = crate::percent::decode_component(raw, true)?;
+    match text.parse::<u64>() {
+        Ok(value) if (min..=max).contains(&value) => Ok(Some(value)),
+        _ => Err(format!("must be an integer in {min}..={max}, got {text:?}")),
     }
 }
 

@@ -36,3 +36,57 @@ impl Problem {
             .with_body(serde_json::Value::Object(self.body).to_string())
     }
 }
+
+/// 400 `invalid-input`: `<field>: <detail>`, with the `field` member.
+pub fn invalid_input(field: &str, detail: &str) -> HttpResponse {
+    problem(
+        400,
+        "invalid-input",
+        "Invalid input",
+        &format!("{field}: {detail}"),
+    )
+    .with_field(field)
+    .into_response()
+}
+
+/// 404 `not-found`.
+pub fn not_found(detail: &str) -> HttpResponse {
+    problem(404, "not-found", "Not found", detail).into_response()
+}
+
+/// 405 `method-not-allowed`, with `Allow`.
+pub fn method_not_allowed(method: &str, allow: &str) -> HttpResponse {
+    problem(
+        405,
+        "method-not-allowed",
+        "Method not allowed",
+        &format!("{method} is not allowed here; use {allow}"),
+    )
+    .into_response()
+    .with_header("Allow", allow)
+}
+
+/// 415 `unsupported-media-type`.
+pub fn unsupported_media_type(detail: &str) -> HttpResponse {
+    problem(
+        415,
+        "unsupported-media-type",
+        "Unsupported media type",
+        detail,
+    )
+    .into_response()
+}
+
+/// 503 `redis-unavailable` with `Retry-After`. The Redis error text goes to stderr (the
+/// host's logs, under `component`); clients get a stable message.
+pub fn redis_unavailable(component: &str, detail: &str, retry_after_s: u64) -> HttpResponse {
+    eprintln!("{component}: redis unavailable: {detail}");
+    problem(
+        503,
+        "redis-unavailable",
+        "Service unavailable",
+        "Redis is unavailable; retry later",
+    )
+    .into_response()
+    .with_header("Retry-After", &retry_after_s.to_string())
+}

@@ -18,6 +18,10 @@ pub use redwasm_guest::http::{
     CORRELATION_HEADER, HttpRequest, HttpResponse, MAX_CORRELATION_ID_LEN, PROBLEM_TYPE_BASE,
     Problem, correlation_id, problem,
 };
+use redwasm_guest::http::{
+    check_method, invalid_input, method_not_allowed, not_found, redis_unavailable,
+    unsupported_media_type,
+};
 
 use crate::clock::Clock;
 use crate::error::RateLimitError;
@@ -105,14 +109,8 @@ fn route<R: RedisExec, C: Clock>(
 }
 
 fn require_method(method: &str, allowed: &[&str]) -> Result<(), HttpError> {
-    if allowed.contains(&method) {
-        Ok(())
-    } else {
-        Err(HttpError::MethodNotAllowed {
-            method: method.to_string(),
-            allow: allowed.join(", "),
-        })
-    }
+    check_method(method, allowed)
+        .map_err(|(method, allow)| HttpError::MethodNotAllowed { method, allow })
 }
 
 /// Percent-decodes and validates one path segment.
@@ -147,14 +145,9 @@ impl From<RateLimitError> for HttpError {
 
 fn error_response(error: HttpError) -> HttpResponse {
     match error {
-        HttpError::RateLimit(RateLimitError::Invalid { field, detail }) => problem(
-            400,
-            "invalid-input",
-            "Invalid input",
-            &format!("{field}: {detail}"),
-        )
-        .with_field(&field)
-        .into_response(),
+        HttpError::RateLimit(RateLimitError::Invalid { field, detail }) => {
+            invalid_input(&field, &detail)
+        }
         HttpError::RateLimit(RateLimitError::UnknownPolicy(name)) => problem(
             400,
             "unknown-policy",
@@ -174,35 +167,11 @@ fn error_response(error: HttpError) -> HttpResponse {
             .into_response()
         }
         HttpError::RateLimit(RateLimitError::Unavailable(detail)) => {
-            // The Redis error text stays in the logs; clients get a stable message.
-            eprintln!("redwasm-ratelimit: redis unavailable: {detail}");
-            problem(
-                503,
-                "redis-unavailable",
-                "Service unavailable",
-                "Redis is unavailable; retry later",
-            )
-            .into_response()
-            .with_header("Retry-After", &UNAVAILABLE_RETRY_AFTER_S.to_string())
+            redis_unavailable("redwasm-ratelimit", &detail, UNAVAILABLE_RETRY_AFTER_S)
         }
-        HttpError::NotFound(detail) => {
-            problem(404, "not-found", "Not found", &detail).into_response()
-        }
-        HttpError::MethodNotAllowed { method, allow } => problem(
-            405,
-            "method-not-allowed",
-            "Method not allowed",
-            &format!("{method} is not allowed here; use {allow}"),
-        )
-        .into_response()
-        .with_header("Allow", &allow),
-        HttpError::UnsupportedMediaType(detail) => problem(
-            415,
-            "unsupported-media-type",
-            "Unsupported media type",
-            &detail,
-        )
-        .into_response(),
+        HttpError::NotFound(detail) => not_found(&detail),
+        HttpError::MethodNotAllowed { method, allow } => method_not_allowed(&method, &allow),
+        HttpError::UnsupportedMediaType(detail) => unsupported_media_type(&detail),
         HttpError::BodyTooLarge(limit) => problem(
             413,
             "too-large",

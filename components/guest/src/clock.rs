@@ -1,6 +1,6 @@
-//! The caller's clock. Every time the cache reasons about (freshness, grace, lease waits) comes
-//! from here and is passed to Redis as script arguments; Redis `TIME` is never used, so a
-//! [`ManualClock`] makes expiry fully deterministic in tests.
+//! The caller's clock. Every time a component reasons about (freshness, grace, leases, job
+//! delays) comes from here and is passed to Redis as script arguments; Redis `TIME` is never
+//! used, so a [`ManualClock`] makes expiry fully deterministic in tests.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub trait Clock {
     /// Milliseconds since the Unix epoch.
     fn now_ms(&self) -> u64;
-    /// Waits `ms` milliseconds (used only while polling for a leaseholder's fill).
+    /// Waits `ms` milliseconds (e.g. while polling for a leaseholder's fill).
     fn sleep_ms(&self, ms: u64);
 }
 
