@@ -50,6 +50,10 @@ pub struct ComponentSettings {
     pub typed_http: bool,
     /// What the component may do to Redis per command and per call.
     pub redis_limits: RedisLimits,
+    /// Trap when the guest grows memory past `max_memory_bytes` (instead of the failed
+    /// growth returning -1 to the guest), so the host can tell a job that hit the memory limit
+    /// from other traps. On for queue workers.
+    pub trap_on_memory_limit: bool,
 }
 
 impl Default for ComponentSettings {
@@ -64,6 +68,7 @@ impl Default for ComponentSettings {
             sandbox: true,
             typed_http: true,
             redis_limits: RedisLimits::default(),
+            trap_on_memory_limit: false,
         }
     }
 }
@@ -403,7 +408,7 @@ impl Runtime {
         let limits = StoreLimitsBuilder::new()
             .memory_size(component.spec.settings.max_memory_bytes)
             .instances(64)
-            .trap_on_grow_failure(false)
+            .trap_on_grow_failure(component.spec.settings.trap_on_memory_limit)
             .build();
         let state = HostState {
             table: ResourceTable::new(),

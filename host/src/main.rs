@@ -40,6 +40,16 @@ enum Command {
         #[arg(long, env = "REDWASM_WASI_HTTP_ONLY")]
         wasi_http_only: bool,
     },
+    /// Run only the manifest's queue-poll triggers (no HTTP): one of many worker processes
+    /// against a shared Redis.
+    Worker {
+        /// The Spin manifest (`spin_manifest_version = 2`).
+        #[arg(long, default_value = "spin.toml")]
+        manifest: PathBuf,
+        /// The shared Redis (required: workers never start their own).
+        #[arg(long, env = "REDIS_URL")]
+        redis_url: Option<String>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -66,6 +76,22 @@ fn main() -> anyhow::Result<()> {
             options.redis_data_dir = redis_data_dir;
             options.wasi_http_only = wasi_http_only;
             redwasm::serve::serve(options, listen, redwasm::serve::shutdown_signal()).await
+        }),
+        Command::Worker {
+            manifest,
+            redis_url,
+        } => runtime.block_on(async move {
+            let mut options = redwasm::serve::AppOptions::new(manifest);
+            options.redis_url = redis_url;
+            let manifest_redis = redwasm::manifest::Manifest::load(&options.manifest)?
+                .host
+                .redis_url;
+            if options.redis_url.is_none() && manifest_redis.is_none() {
+                anyhow::bail!(
+                    "a worker needs the Redis its queues live in: set REDIS_URL (or --redis-url)"
+                );
+            }
+            redwasm::serve::work(options, redwasm::serve::shutdown_signal()).await
         }),
     }
 }

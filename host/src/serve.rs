@@ -9,11 +9,14 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
+use crate::embed::InstancePool;
+use crate::embed::queue::{Queue, WorkerComponent};
 use crate::embedded_redis::{EmbeddedRedis, Hardening};
-use crate::engine::{ComponentSettings, ComponentSpec, Runtime};
+use crate::engine::{ComponentSettings, ComponentSpec, LoadedComponent, Runtime};
 use crate::manifest::{ComponentHostSettings, FilesMount, Manifest, TriggerRoute};
 use crate::metrics::Metrics;
 use crate::redis::{RedisLimits, RedisPool, RedisPoolConfig};
+use crate::trigger::queue::{WorkerOptions, WorkerReport};
 use crate::trigger::{HttpApp, TriggerLimits};
 use crate::variables::{AppVariables, EnvironmentSource};
 
@@ -77,11 +80,109 @@ fn settings(host: &ComponentHostSettings) -> ComponentSettings {
             max_bytes_per_call: host.max_redis_bytes_per_request,
             ..RedisLimits::default()
         },
+        trap_on_memory_limit: false,
+    }
+}
+
+/// What a manifest builds: the HTTP app and the queue-poll triggers, on one runtime.
+pub struct Built {
+    /// The HTTP trigger's app.
+    pub http: HttpApp,
+    /// One worker per `[[application.tool.redwasm.queue_trigger]]`.
+    pub workers: Vec<QueueWorker>,
+}
+
+/// A queue-poll trigger, ready to run.
+pub struct QueueWorker {
+    queue: Arc<Queue>,
+    handler: Arc<WorkerComponent>,
+    pool: Arc<RedisPool>,
+    options: WorkerOptions,
+}
+
+impl QueueWorker {
+    /// The trigger's settings.
+    pub fn options(&self) -> &WorkerOptions {
+        &self.options
+    }
+
+    /// Runs until `shutdown` resolves, then drains.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> WorkerReport {
+        crate::trigger::queue::run(self.queue, self.handler, self.pool, self.options, shutdown)
+            .await
     }
 }
 
 /// Loads the manifest and compiles every routed component into an [`HttpApp`].
 pub async fn build_app(options: &AppOptions) -> anyhow::Result<HttpApp> {
+    Ok(build(options).await?.http)
+}
+
+/// Compiles component `id` of the manifest (`tweak` adjusts its settings).
+async fn load_component(
+    manifest: &Manifest,
+    variables: &AppVariables,
+    runtime: &Arc<Runtime>,
+    options: &AppOptions,
+    id: &str,
+    tweak: impl FnOnce(&mut ComponentSettings),
+) -> anyhow::Result<Arc<LoadedComponent>> {
+    let component = manifest
+        .component(id)
+        .with_context(|| format!("unknown component `{id}`"))?;
+    let allowed_outbound_hosts = component
+        .allowed_outbound_hosts
+        .iter()
+        .map(|entry| variables.expand(entry))
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("component `{id}`: allowed_outbound_hosts"))?;
+    let mut mounts = Vec::new();
+    for mount in &component.files {
+        match mount {
+            FilesMount::Placement {
+                source,
+                destination,
+            } => mounts.push((manifest.base_dir.join(source), destination.clone())),
+            FilesMount::Pattern(pattern) => {
+                let dir = manifest.base_dir.join(pattern);
+                if dir.is_dir() {
+                    mounts.push((dir, format!("/{}", pattern.trim_start_matches('/'))));
+                } else {
+                    tracing::warn!(component = %id, %pattern, "glob `files` patterns are not supported; mount a directory with {{ source, destination }}");
+                }
+            }
+        }
+    }
+    let mut settings = ComponentSettings {
+        typed_http: component.host.typed_http && !options.wasi_http_only,
+        ..settings(&component.host)
+    };
+    tweak(&mut settings);
+    let spec = ComponentSpec {
+        id: id.to_string(),
+        source: component.source.clone(),
+        allowed_outbound_hosts,
+        variables: variables
+            .component_ctx(component)
+            .with_context(|| format!("component `{id}`: variables"))?,
+        environment: component
+            .environment
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        mounts,
+        settings,
+    };
+    let runtime = runtime.clone();
+    // Compilation is CPU-bound: keep it off the async workers.
+    let component = tokio::task::spawn_blocking(move || runtime.load(spec)).await??;
+    tracing::info!(component = %id, p3 = component.is_p3(), "loaded");
+    Ok(component)
+}
+
+/// Loads the manifest, compiles every routed component and every queue trigger's components,
+/// and prepares the sandbox (one Redis ACL user per sandboxed component).
+pub async fn build(options: &AppOptions) -> anyhow::Result<Built> {
     let manifest = Manifest::load(&options.manifest)?;
     let mut overrides = options.variable_overrides.clone();
     let redis_url = options
@@ -120,64 +221,77 @@ pub async fn build_app(options: &AppOptions) -> anyhow::Result<HttpApp> {
         };
         let id = &trigger.component;
         if !loaded.contains_key(id) {
-            let component = manifest
-                .component(id)
-                .with_context(|| format!("trigger references unknown component `{id}`"))?;
-            let allowed_outbound_hosts = component
-                .allowed_outbound_hosts
-                .iter()
-                .map(|entry| variables.expand(entry))
-                .collect::<Result<Vec<_>, _>>()
-                .with_context(|| format!("component `{id}`: allowed_outbound_hosts"))?;
-            let mut mounts = Vec::new();
-            for mount in &component.files {
-                match mount {
-                    FilesMount::Placement {
-                        source,
-                        destination,
-                    } => mounts.push((manifest.base_dir.join(source), destination.clone())),
-                    FilesMount::Pattern(pattern) => {
-                        let dir = manifest.base_dir.join(pattern);
-                        if dir.is_dir() {
-                            mounts.push((dir, format!("/{}", pattern.trim_start_matches('/'))));
-                        } else {
-                            tracing::warn!(component = %id, %pattern, "glob `files` patterns are not supported; mount a directory with {{ source, destination }}");
-                        }
-                    }
-                }
-            }
-            let spec = ComponentSpec {
-                id: id.clone(),
-                source: component.source.clone(),
-                allowed_outbound_hosts,
-                variables: variables
-                    .component_ctx(component)
-                    .with_context(|| format!("component `{id}`: variables"))?,
-                environment: component
-                    .environment
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-                mounts,
-                settings: ComponentSettings {
-                    typed_http: component.host.typed_http && !options.wasi_http_only,
-                    ..settings(&component.host)
-                },
-            };
-            let runtime = runtime.clone();
-            // Compilation is CPU-bound: keep it off the async workers.
-            let component = tokio::task::spawn_blocking(move || runtime.load(spec)).await??;
-            tracing::info!(component = %id, p3 = component.is_p3(), "loaded");
+            let component =
+                load_component(&manifest, &variables, &runtime, options, id, |_| {}).await?;
             loaded.insert(id.clone(), component);
         }
         routes.push((route.clone(), loaded[id].clone()));
     }
-    let prefixes: Vec<String> = loaded
+
+    let mut workers = Vec::new();
+    let mut prefixes: Vec<String> = loaded
         .values()
         .filter_map(|c| c.redis_prefix().map(str::to_string))
         .collect();
+    for trigger in &manifest.host.queue_trigger {
+        let queue_component = match loaded.get(&trigger.queue_component) {
+            Some(c) => c.clone(),
+            None => {
+                load_component(
+                    &manifest,
+                    &variables,
+                    &runtime,
+                    options,
+                    &trigger.queue_component,
+                    |_| {},
+                )
+                .await?
+            }
+        };
+        // Its own instance: a worker's stores trap at the memory limit, so the trigger can
+        // tell a job that ran out of memory from other traps.
+        let worker = load_component(
+            &manifest,
+            &variables,
+            &runtime,
+            options,
+            &trigger.component,
+            |s| {
+                s.trap_on_memory_limit = true;
+            },
+        )
+        .await?;
+        prefixes.extend(worker.redis_prefix().map(str::to_string));
+        prefixes.extend(queue_component.redis_prefix().map(str::to_string));
+        workers.push(QueueWorker {
+            queue: Arc::new(Queue::new(InstancePool::new(
+                runtime.clone(),
+                queue_component,
+            )?)),
+            handler: Arc::new(WorkerComponent::new(InstancePool::new(
+                runtime.clone(),
+                worker,
+            )?)),
+            pool: pool.clone(),
+            options: WorkerOptions {
+                queue: trigger.queue.clone(),
+                worker: format!(
+                    "{}-{}",
+                    std::env::var("HOSTNAME").unwrap_or_else(|_| "redwasm".into()),
+                    std::process::id()
+                ),
+                concurrency: trigger.concurrency,
+                lease: Duration::from_millis(trigger.lease_ms),
+                batch: trigger.batch,
+                drain: Duration::from_millis(trigger.drain_ms),
+            },
+        });
+    }
+    prefixes.sort();
+    prefixes.dedup();
     pool.prepare_sandbox(&prefixes).await?;
-    HttpApp::new(runtime, routes, redis_address, options.limits.clone())
+    let http = HttpApp::new(runtime, routes, redis_address, options.limits.clone())?;
+    Ok(Built { http, workers })
 }
 
 /// Serves the manifest on `listen` (else the manifest's `listen`, else 127.0.0.1:3000) until `shutdown` resolves. Without a Redis URL (option,
@@ -213,16 +327,64 @@ pub async fn serve(
         options.redis_url = Some(redis.url());
         owned = Some(redis);
     }
-    let app = Arc::new(build_app(&options).await?);
+    let built = build(&options).await?;
+    let app = Arc::new(built.http);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listen on {listen}"))?;
     tracing::info!("serving on http://{}", listener.local_addr()?);
-    let result = crate::trigger::run(listener, app, shutdown).await;
+    // Every trigger stops on the one shutdown: HTTP drains its requests while the queue
+    // triggers drain their running jobs.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let workers = spawn_workers(built.workers, &stopped);
+    let result = crate::trigger::run(listener, app, async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    })
+    .await;
+    for worker in workers {
+        let _ = worker.await;
+    }
     if let Some(redis) = owned {
         redis.stop().await;
     }
     result
+}
+
+fn spawn_workers(
+    workers: Vec<QueueWorker>,
+    stopped: &tokio::sync::watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<WorkerReport>> {
+    workers
+        .into_iter()
+        .map(|worker| {
+            let mut stopped = stopped.clone();
+            tokio::spawn(worker.run(async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            }))
+        })
+        .collect()
+}
+
+/// `redwasm worker`: runs only the manifest's queue-poll triggers (no HTTP), so workers
+/// scale out as separate processes against one Redis, until `shutdown` resolves.
+pub async fn work(options: AppOptions, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let built = build(&options).await?;
+    if built.workers.is_empty() {
+        anyhow::bail!(
+            "{} declares no [[application.tool.redwasm.queue_trigger]]: nothing to run",
+            options.manifest.display()
+        );
+    }
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let workers = spawn_workers(built.workers, &stopped);
+    shutdown.await;
+    let _ = stop.send(true);
+    for worker in workers {
+        let report = worker.await?;
+        tracing::info!(?report, "worker stopped");
+    }
+    Ok(())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

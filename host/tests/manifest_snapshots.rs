@@ -57,6 +57,21 @@ fn invalid_manifests() {
     }
 }
 
+/// The repository's `workers.toml` (the queue-poll trigger's manifest) stays valid and
+/// feeds queue `work` to the example worker.
+#[test]
+fn repository_workers_manifest() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../workers.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let manifest = Manifest::parse(&text, Path::new("/repo/workers.toml")).unwrap();
+    let trigger = &manifest.host.queue_trigger[0];
+    assert_eq!(
+        (trigger.queue.as_str(), trigger.component.as_str()),
+        ("work", "example-worker")
+    );
+    assert!(manifest.component(&trigger.queue_component).is_some());
+}
+
 /// The repository's own `spin.toml` (what `redwasm serve` reads by default) stays valid.
 #[test]
 fn repository_manifest() {

@@ -20,6 +20,7 @@ pub struct TestHost {
     pub redis: RedisServer,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    workers: Vec<tokio::task::JoinHandle<redwasm::trigger::queue::WorkerReport>>,
 }
 
 impl TestHost {
@@ -44,22 +45,40 @@ impl TestHost {
         let mut options = redwasm::serve::AppOptions::new(workspace_manifest());
         options.redis_url = Some(redis.url());
         configure(&mut options);
-        let app = redwasm::serve::build_app(&options)
+        let built = redwasm::serve::build(&options)
             .await
-            .expect("build the app from spin.toml");
+            .expect("build the app from the manifest");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a loopback port");
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(redwasm::trigger::run(listener, Arc::new(app), async {
-            let _ = rx.await;
-        }));
+        // The HTTP trigger and every queue trigger stop on the same signal, as in `serve`.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let workers = built
+            .workers
+            .into_iter()
+            .map(|worker| {
+                let mut stopped = stopped.clone();
+                tokio::spawn(worker.run(async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                }))
+            })
+            .collect();
+        let server = tokio::spawn(redwasm::trigger::run(
+            listener,
+            Arc::new(built.http),
+            async move {
+                let _ = rx.await;
+                let _ = stop.send(true);
+            },
+        ));
         TestHost {
             base,
             redis,
             shutdown: Some(tx),
             server: Some(server),
+            workers,
         }
     }
 
@@ -99,13 +118,25 @@ impl TestHost {
 
     /// Stops the server gracefully and waits for it.
     pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.stop_with_reports().await.map(drop)
+    }
+
+    /// Stops the HTTP trigger and every queue trigger (which drain), waits for them, and
+    /// returns each queue trigger's report. Redis keeps running until the handle drops.
+    pub async fn stop_with_reports(
+        &mut self,
+    ) -> anyhow::Result<Vec<redwasm::trigger::queue::WorkerReport>> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        match self.server.take() {
-            Some(handle) => handle.await?,
-            None => Ok(()),
+        if let Some(handle) = self.server.take() {
+            handle.await??;
         }
+        let mut reports = Vec::new();
+        for worker in std::mem::take(&mut self.workers) {
+            reports.push(worker.await?);
+        }
+        Ok(reports)
     }
 }
 

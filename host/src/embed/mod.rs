@@ -9,6 +9,9 @@
 //! - `hits`: the cache's fresh-hit counts, batched and written in the background.
 //! - [`cache`]: the cache component's typed API ([`Cache`]).
 //! - [`ratelimit`]: the rate-limit component's typed API ([`RateLimiter`]).
+//! - [`queue`]: the queue component's typed API ([`Queue`]), worker components
+//!   ([`WorkerComponent`]) and [`Redwasm::run_worker`] (the queue-poll trigger's loop, with
+//!   a component or a Rust closure as the handler).
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -29,6 +32,7 @@
 pub mod cache;
 mod hits;
 mod pool;
+pub mod queue;
 pub mod ratelimit;
 
 use std::collections::HashMap;
@@ -41,8 +45,12 @@ use crate::metrics::Metrics;
 use crate::redis::{RedisPool, RedisPoolConfig};
 use crate::variables::VariablesCtx;
 
+pub use crate::trigger::queue::{
+    AttemptOutcome, FnHandler, JobAttempt, JobHandler, WorkerOptions, WorkerReport,
+};
 pub use cache::{Cache, CacheError, EmbedError, Entry, LookupResult, SetOptions, Stats};
 pub(crate) use pool::{Exports, InstancePool};
+pub use queue::{ClaimedJob, Enqueued, Queue, QueueError, WorkerComponent};
 pub use ratelimit::RateLimiter;
 
 /// A redwasm runtime embedded in the calling program.
@@ -132,26 +140,96 @@ impl Redwasm {
         )?))
     }
 
+    /// Loads the queue component under the id `queue` (its Redis key prefix, shared with a
+    /// host serving the default manifest): enqueue, status, cancel, stats, and the lease API
+    /// workers use.
+    pub async fn queue(&self) -> anyhow::Result<Queue> {
+        self.queue_with_id("queue").await
+    }
+
+    /// Loads the queue component under `id` (a separate key namespace per id).
+    pub async fn queue_with_id(&self, id: &str) -> anyhow::Result<Queue> {
+        let component = self.load(id, "redwasm_queue.wasm", HashMap::new()).await?;
+        Ok(Queue::new(InstancePool::new(
+            self.runtime.clone(),
+            component,
+        )?))
+    }
+
+    /// Loads a worker component (one exporting `redwasm:queue/handler`) from `source` under
+    /// `id`, with `variables`; its instances trap at their memory limit, so a job that runs out
+    /// of memory fails with `memory: ...`.
+    pub async fn worker_component(
+        &self,
+        id: &str,
+        source: impl Into<PathBuf>,
+        variables: HashMap<String, String>,
+    ) -> anyhow::Result<WorkerComponent> {
+        let component = self
+            .load_from(id, source.into(), variables, |s| {
+                s.trap_on_memory_limit = true
+            })
+            .await?;
+        Ok(WorkerComponent::new(InstancePool::new(
+            self.runtime.clone(),
+            component,
+        )?))
+    }
+
+    /// Runs a queue worker loop in this process (the same loop as the host's queue-poll
+    /// trigger: leases renewed while a job runs, hard timeouts, cancel, drain) until
+    /// `shutdown` resolves. `handler` is a [`WorkerComponent`] or a closure wrapped in
+    /// [`FnHandler`].
+    pub async fn run_worker<H: JobHandler>(
+        &self,
+        queue: Arc<Queue>,
+        handler: Arc<H>,
+        options: WorkerOptions,
+        shutdown: impl Future<Output = ()>,
+    ) -> WorkerReport {
+        crate::trigger::queue::run(
+            queue,
+            handler,
+            self.runtime.redis().clone(),
+            options,
+            shutdown,
+        )
+        .await
+    }
+
     /// Compiles `file` (in the components dir) as component `id`, with `redis_address` set to
     /// this runtime's Redis and `variables` added.
     pub(crate) async fn load(
         &self,
         id: &str,
         file: &str,
+        variables: HashMap<String, String>,
+    ) -> anyhow::Result<Arc<LoadedComponent>> {
+        self.load_from(id, self.components_dir.join(file), variables, |_| {})
+            .await
+    }
+
+    async fn load_from(
+        &self,
+        id: &str,
+        source: PathBuf,
         mut variables: HashMap<String, String>,
+        tweak: impl FnOnce(&mut ComponentSettings),
     ) -> anyhow::Result<Arc<LoadedComponent>> {
         variables.insert("redis_address".to_string(), self.redis_url.clone());
+        let mut settings = ComponentSettings {
+            request_timeout: self.call_timeout,
+            ..ComponentSettings::default()
+        };
+        tweak(&mut settings);
         let spec = ComponentSpec {
             id: id.to_string(),
-            source: self.components_dir.join(file),
+            source,
             allowed_outbound_hosts: vec![self.redis_url.clone()],
             variables: VariablesCtx::from_values(variables),
             environment: Vec::new(),
             mounts: Vec::new(),
-            settings: ComponentSettings {
-                request_timeout: self.call_timeout,
-                ..ComponentSettings::default()
-            },
+            settings,
         };
         let runtime = self.runtime.clone();
         // Compilation is CPU-bound: keep it off the async workers.

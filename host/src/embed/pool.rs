@@ -3,6 +3,7 @@
 //! reused — after a trap.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use wasmtime::Store;
 use wasmtime::component::InstancePre;
@@ -27,6 +28,23 @@ pub(crate) trait Exports: Sized + Send + Sync + 'static {
         pre: &Self::Pre,
         store: &mut Store<HostState>,
     ) -> impl Future<Output = wasmtime::Result<Self>> + Send;
+}
+
+/// Why a call into a pooled instance failed (the instance was dropped either way).
+#[derive(Debug)]
+pub(crate) enum CallFailure {
+    /// It ran past its deadline.
+    Timeout(Duration),
+    /// It trapped (or the host failed); `is_memory_limit` tells the memory limit apart.
+    Trap(wasmtime::Error),
+}
+
+impl CallFailure {
+    /// True when the instance trapped because it grew past its memory limit (stores whose
+    /// limiter traps on a failed growth, see `ComponentSettings::trap_on_memory_limit`).
+    pub(crate) fn is_memory_limit(&self) -> bool {
+        matches!(self, CallFailure::Trap(e) if format!("{e:?}").contains("forcing trap when growing memory"))
+    }
 }
 
 struct Pooled<E> {
@@ -71,15 +89,35 @@ impl<E: Exports> InstancePool<E> {
         &self,
         f: impl AsyncFnOnce(&E, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> wasmtime::Result<R> {
+        let deadline = self.component.spec.settings.request_timeout;
+        self.call_within(deadline, f)
+            .await
+            .map_err(|failure| match failure {
+                CallFailure::Timeout(limit) => wasmtime::format_err!(
+                    "component `{}`: the call did not finish within {} ms",
+                    self.component.spec.id,
+                    limit.as_millis()
+                ),
+                CallFailure::Trap(trap) => trap,
+            })
+    }
+
+    /// [`InstancePool::call`] with its own deadline, telling a timeout from a trap. Dropping
+    /// the returned future (a cancel) drops the instance with it: nothing keeps running.
+    pub(crate) async fn call_within<R>(
+        &self,
+        deadline: Duration,
+        f: impl AsyncFnOnce(&E, &mut Store<HostState>) -> wasmtime::Result<R>,
+    ) -> Result<R, CallFailure> {
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let mut instance = match idle {
             Some(instance) => instance,
             None => {
                 let mut store = self.runtime.new_store(&self.component);
-                let deadline = self.component.spec.settings.request_timeout;
                 let exports = tokio::time::timeout(deadline, E::instantiate(&self.pre, &mut store))
                     .await
-                    .map_err(|_| wasmtime::format_err!("instantiation timed out"))??;
+                    .map_err(|_| CallFailure::Timeout(deadline))?
+                    .map_err(CallFailure::Trap)?;
                 Pooled {
                     store,
                     exports,
@@ -88,7 +126,6 @@ impl<E: Exports> InstancePool<E> {
             }
         };
         instance.store.data_mut().begin_call();
-        let deadline = self.component.spec.settings.request_timeout;
         let call = tokio::time::timeout(deadline, f(&instance.exports, &mut instance.store));
         let outcome = match call.await {
             Ok(outcome) => outcome,
@@ -98,11 +135,7 @@ impl<E: Exports> InstancePool<E> {
                 self.runtime
                     .metrics()
                     .record_timeout(&self.component.spec.id);
-                return Err(wasmtime::format_err!(
-                    "component `{}`: the call did not finish within {} ms",
-                    self.component.spec.id,
-                    deadline.as_millis()
-                ));
+                return Err(CallFailure::Timeout(deadline));
             }
         };
         match outcome {
@@ -116,8 +149,13 @@ impl<E: Exports> InstancePool<E> {
             }
             Err(trap) => {
                 self.runtime.metrics().record_trap(&self.component.spec.id);
-                Err(trap)
+                Err(CallFailure::Trap(trap))
             }
         }
+    }
+
+    /// The component this pool runs.
+    pub(crate) fn component(&self) -> &Arc<LoadedComponent> {
+        &self.component
     }
 }

@@ -1065,6 +1065,31 @@ impl Endpoint {
             _permit: permit,
             counters: &self.shared.counters,
         };
+        self.run_dedicated(cmd, blocking).await
+    }
+
+    /// `BLPOP key` for at most `limit` on a dedicated connection, outside the guests'
+    /// blocking permits (the host's own triggers have their own connections). True when an
+    /// element was popped.
+    pub(crate) async fn block_on_list(self: &Arc<Self>, key: &str, limit: Duration) -> bool {
+        if self.check_up().is_err() {
+            return false;
+        }
+        let mut cmd = redis::cmd("BLPOP");
+        cmd.arg(key).arg(limit.as_secs_f64().max(0.001));
+        matches!(
+            self.run_dedicated(&cmd, Blocking::For(limit)).await,
+            Ok(Value::Array(_))
+        )
+    }
+
+    /// Runs a blocking command on an idle (or new) dedicated connection of this endpoint.
+    async fn run_dedicated(
+        self: &Arc<Self>,
+        cmd: &redis::Cmd,
+        blocking: Blocking,
+    ) -> Result<Value, Failure> {
+        let c = &self.shared.config;
 
         let idle = self
             .idle_blocking

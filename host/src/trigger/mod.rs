@@ -17,6 +17,7 @@ mod direct;
 mod handler;
 mod health;
 mod problem;
+pub mod queue;
 mod typed;
 
 use std::collections::BTreeMap;

@@ -278,3 +278,53 @@ impl hostile_typed::Guest for Hostile {
 }
 
 hostile::export!(Hostile with_types_in hostile);
+
+/// A hostile `redwasm:queue/handler` export, for the queue trigger's poison tests. Job types:
+/// `loop` never returns, `alloc` allocates without bound, `trap` traps, `sleep` blocks for
+/// `payload.ms`, `fail` fails; anything else succeeds with `{"ok": true}`.
+mod hostile_worker {
+    wit_bindgen::generate!({
+        path: "../../../wit/queue-0.1.0.wit",
+        world: "worker",
+    });
+}
+
+use hostile_worker::exports::redwasm::queue::handler as hostile_handler;
+
+struct HostileWorker;
+
+impl hostile_handler::Guest for HostileWorker {
+    fn handle(job: hostile_handler::Job) -> Result<Option<String>, hostile_handler::JobError> {
+        let payload: serde_json::Value =
+            serde_json::from_str(&job.payload).unwrap_or(serde_json::Value::Null);
+        match job.job_type.as_str() {
+            "loop" => {
+                let mut x: u64 = 0;
+                loop {
+                    x = std::hint::black_box(x.wrapping_add(1));
+                }
+            }
+            "alloc" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1u8; 1 << 20]);
+                    std::hint::black_box(&hoard);
+                }
+            }
+            "trap" => core::arch::wasm32::unreachable(),
+            "sleep" => {
+                let ms = payload["ms"].as_u64().unwrap_or(0);
+                std::thread::sleep(Duration::from_millis(ms));
+                Ok(Some(serde_json::json!({ "slept_ms": ms }).to_string()))
+            }
+            "fail" => Err(hostile_handler::JobError::Failed(
+                "probe: failing on purpose".into(),
+            )),
+            _ => Ok(Some(
+                serde_json::json!({ "ok": true, "attempt": job.attempt }).to_string(),
+            )),
+        }
+    }
+}
+
+hostile_worker::export!(HostileWorker with_types_in hostile_worker);
