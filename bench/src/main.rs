@@ -33,6 +33,7 @@ use http_body_util::{BodyExt, Either, Empty, Full};
 use hyper_util::rt::TokioIo;
 use redis::aio::MultiplexedConnection;
 
+mod queue;
 mod ratelimit;
 
 /// The cache component's read script, byte for byte.
@@ -90,7 +91,14 @@ struct Cli {
     /// Distinct cache keys read round-robin (all hits).
     #[arg(long, env = "BENCH_KEYS", default_value_t = 64)]
     keys: usize,
-    /// Which parts to run (`all` = cache HTTP, cache embedded, then rate limit).
+    /// Queue: jobs per round for batch enqueue and end to end (default 20000; 2000 with
+    /// --quick).
+    #[arg(long, env = "BENCH_QUEUE_JOBS")]
+    queue_jobs: Option<usize>,
+    /// Queue: jobs per batch enqueue call.
+    #[arg(long, env = "BENCH_QUEUE_BATCH", default_value_t = 1000)]
+    queue_batch: usize,
+    /// Which parts to run (`all` = cache HTTP, cache embedded, rate limit, then queues).
     #[arg(long, value_enum, default_value = "all")]
     only: Only,
     /// Manifest the host serves (default: the workspace `spin.toml`).
@@ -112,6 +120,8 @@ enum Only {
     Embedded,
     /// The rate-limit check (HTTP and embedded) only.
     Ratelimit,
+    /// Queues (batch enqueue, jobs end to end through the trigger's loop) only.
+    Queue,
 }
 
 impl Only {
@@ -123,6 +133,9 @@ impl Only {
     }
     fn ratelimit(self) -> bool {
         matches!(self, Only::All | Only::Ratelimit)
+    }
+    fn queue(self) -> bool {
+        matches!(self, Only::All | Only::Queue)
     }
 }
 
@@ -322,9 +335,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         summary.extend(embedded);
     }
     if cli.only.ratelimit() {
-        let rl =
-            ratelimit::section(&cli, &settings, &workspace, &bin_dir, &redis_url, redis).await?;
+        let rl = ratelimit::section(
+            &cli,
+            &settings,
+            &workspace,
+            &bin_dir,
+            &redis_url,
+            redis.clone(),
+        )
+        .await?;
         summary.extend(rl);
+    }
+    if cli.only.queue() {
+        let q = queue::section(&cli, &settings, &workspace, &redis_url, redis).await?;
+        summary.extend(q);
     }
 
     println!();
