@@ -7,8 +7,9 @@
 //!   enqueue.lua` with the same job JSON.
 //! - End to end: `--queue-jobs` no-op jobs preloaded, then the trigger's loop
 //!   (`Redwasm::run_worker` with the example worker component: claim through the queue
-//!   component, `handle` in the worker, ack through the queue component) vs a native loop
-//!   (claim.lua in batches, then ack.lua per job, the same concurrency) until all are done.
+//!   component, `handle` in the worker, acks batched through the queue component) vs a
+//!   native loop (claim.lua in batches, each batch acked in one ack.lua call) until all are
+//!   done.
 //! - Claim-to-ack p99 of each, from the queue's own run-time histogram (`GET /stats`).
 
 use std::collections::HashMap;
@@ -83,7 +84,8 @@ async fn native_enqueue(
     Ok(())
 }
 
-/// The native worker loop: claim in batches, ack each job, `CONCURRENCY` in flight.
+/// The native worker loop: claim in batches of `CLAIM_BATCH`, then ack each batch in one
+/// call (what the trigger's acker does under load), the next claim overlapping that ack.
 async fn native_drain(
     redis: MultiplexedConnection,
     scripts: Arc<Scripts>,
@@ -91,20 +93,23 @@ async fn native_drain(
     total: usize,
 ) -> anyhow::Result<()> {
     let mut done = 0;
-    let mut running: JoinSet<anyhow::Result<()>> = JoinSet::new();
+    let mut acking: JoinSet<anyhow::Result<usize>> = JoinSet::new();
     while done < total {
-        while running.len() >= CONCURRENCY {
-            running.join_next().await.transpose()?.transpose()?;
-            done += 1;
+        while acking.len() >= 2 {
+            done += acking
+                .join_next()
+                .await
+                .transpose()?
+                .transpose()?
+                .unwrap_or(0);
         }
-        let want = (CONCURRENCY - running.len()).min(CLAIM_BATCH);
         let mut conn = redis.clone();
         let reply: Vec<redis::Value> = redis::cmd("EVALSHA")
             .arg(&scripts.claim)
             .arg(1)
             .arg(base)
             .arg(now_ms())
-            .arg(want)
+            .arg(CLAIM_BATCH)
             .arg(30_000)
             .arg("native")
             .arg(format!("{:032x}", rand::random::<u128>()))
@@ -113,7 +118,8 @@ async fn native_drain(
             .arg(10_000)
             .query_async(&mut conn)
             .await?;
-        let jobs: Vec<(String, String)> = reply[1..]
+        // next due, due schedules (none here), then id, lease, job per claimed job.
+        let jobs: Vec<(String, String)> = reply[2..]
             .chunks(3)
             .filter_map(|c| match (&c[0], &c[1]) {
                 (redis::Value::BulkString(id), redis::Value::BulkString(lease)) => Some((
@@ -124,39 +130,34 @@ async fn native_drain(
             })
             .collect();
         if jobs.is_empty() {
-            if running.is_empty() {
-                bail!("native: nothing to claim with {done} of {total} done");
+            match acking.join_next().await {
+                Some(acked) => done += acked??,
+                None => bail!("native: nothing to claim with {done} of {total} done"),
             }
-            running.join_next().await.transpose()?.transpose()?;
-            done += 1;
             continue;
         }
-        for (id, lease) in jobs {
-            let mut conn = redis.clone();
-            let scripts = scripts.clone();
-            let base = base.to_string();
-            running.spawn(async move {
-                // The job itself does nothing; then the same ack the component sends.
-                let _: redis::Value = redis::cmd("EVALSHA")
-                    .arg(&scripts.ack)
-                    .arg(1)
-                    .arg(&base)
-                    .arg(now_ms())
-                    .arg(&id)
-                    .arg(&lease)
-                    .arg("{\"echo\":null}")
-                    .arg(1000)
-                    .arg(86_400_000)
-                    .arg(10_000)
-                    .arg(1000)
-                    .query_async(&mut conn)
-                    .await?;
-                Ok(())
-            });
-        }
+        let scripts = scripts.clone();
+        let base = base.to_string();
+        acking.spawn(async move {
+            // The jobs themselves do nothing; then the same ack the trigger sends.
+            let mut ack = redis::cmd("EVALSHA");
+            ack.arg(&scripts.ack)
+                .arg(1)
+                .arg(&base)
+                .arg(now_ms())
+                .arg(1000)
+                .arg(86_400_000)
+                .arg(10_000)
+                .arg(1000);
+            for (id, lease) in &jobs {
+                ack.arg(id).arg(lease).arg("{\"echo\":null}");
+            }
+            let _: redis::Value = ack.query_async(&mut conn).await?;
+            Ok(jobs.len())
+        });
     }
-    while let Some(r) = running.join_next().await {
-        r??;
+    while let Some(acked) = acking.join_next().await {
+        acked??;
     }
     Ok(())
 }
@@ -360,6 +361,29 @@ pub(crate) async fn section(
         median(&host_p99),
         median(&native_p99)
     );
+    if std::env::var_os("BENCH_QUEUE_COMMANDSTATS").is_some() {
+        // Where redis-server's time went, by command (scripts' inner commands included).
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query_async(&mut redis)
+            .await?;
+        let mut rows: Vec<(u64, String)> = info
+            .lines()
+            .filter_map(|l| {
+                let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(':')?;
+                let usec = rest
+                    .split(',')
+                    .find_map(|kv| kv.strip_prefix("usec="))?
+                    .parse()
+                    .ok()?;
+                Some((usec, format!("{name} ({rest})")))
+            })
+            .collect();
+        rows.sort_by_key(|row| std::cmp::Reverse(row.0));
+        for (_, row) in rows.iter().take(14) {
+            println!("  commandstats: {row}");
+        }
+    }
     Ok(vec![
         (
             "queue batch enqueue jobs/s, redwasm / native".to_string(),

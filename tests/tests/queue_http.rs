@@ -377,3 +377,59 @@ async fn bad_input_is_a_problem_naming_the_field_and_writes_nothing() {
         .unwrap();
     assert!(keys.is_empty(), "{keys:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn schedules_are_created_listed_fired_and_removed() {
+    let api = Api::start().await;
+    let (status, created) = api
+        .call(
+            "PUT",
+            "reports/schedules/nightly",
+            Some(json!({"cron": "0 3 * * *", "job": {"type": "report", "payload": {"kind": "daily"}}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["cron"], "0 3 * * *");
+    assert!(created["next_run_ms"].as_u64().is_some());
+    let (status, replaced) = api
+        .call(
+            "PUT",
+            "reports/schedules/nightly",
+            Some(json!({"every_ms": 100, "job": {"type": "report", "payload": {"kind": "often"}}})),
+        )
+        .await;
+    assert_eq!(
+        (status, replaced["every_ms"].as_u64()),
+        (StatusCode::OK, Some(100))
+    );
+    let (status, list) = api.call("GET", "reports/schedules", None).await;
+    assert_eq!(
+        (status, list.as_array().map(Vec::len)),
+        (StatusCode::OK, Some(1))
+    );
+    // A claim past the tick fires it and takes its job.
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    let (_, claimed) = api
+        .call("POST", "reports/claim", Some(json!({"max": 10})))
+        .await;
+    assert_eq!(claimed.as_array().unwrap().len(), 1, "{claimed}");
+    assert_eq!(claimed[0]["payload"], json!({"kind": "often"}));
+    assert_eq!(claimed[0]["correlation_id"], "schedule:nightly");
+    let (status, problem) = api
+        .call(
+            "PUT",
+            "reports/schedules/bad",
+            Some(json!({"cron": "61 * * * *", "job": {}})),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("cron"))
+    );
+    let (status, _) = api.call("DELETE", "reports/schedules/nightly", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = api.call("DELETE", "reports/schedules/nightly", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, list) = api.call("GET", "reports/schedules", None).await;
+    assert_eq!(list, json!([]));
+}

@@ -285,3 +285,34 @@ async fn shutdown_gives_unfinished_leases_back_without_spending_the_attempt() {
         .unwrap();
     assert_eq!(status, [Some("waiting".to_string()), Some("0".to_string())]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn schedules_fire_through_the_trigger() {
+    let w = Workers::start().await;
+    let response = w
+        .http
+        .put(w.host.url("/v1/queues/work/schedules/heartbeat"))
+        .json(&json!({"every_ms": 200, "job": {"type": "echo", "payload": {"beat": true}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    // The idle trigger sleeps until the next tick (the claim reports it) and fires it.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let stats: Value = w
+            .http
+            .get(w.host.url("/v1/queues/work/stats"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if stats["processed_total"].as_u64().unwrap_or(0) >= 3 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{stats}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -18,8 +18,9 @@
 -- (zset by time of death), j:<id>, seq, lat (latency histogram hash: "w<bucket>" counts),
 -- stats (hash: dead_total), ev.
 --
--- Reply: the next due time of a delayed job (0: none), then per claimed job: id, lease, the
--- job hash as a JSON object.
+-- Reply: the next due time of a delayed job or schedule (0: none); the number of due
+-- schedules, then each one's name and tick (src/queue.rs fires them: see schedule.rs);
+-- then per claimed job: id, lease, the job hash as a JSON object.
 local base = KEYS[1]
 local now = tonumber(ARGV[1])
 local lease_ms = tonumber(ARGV[3])
@@ -82,8 +83,16 @@ if dead_over > 0 then
 end
 
 -- Claim.
-local next_due = redis.call('ZRANGE', base .. 'd', 0, 0, 'WITHSCORES')
-local out = {tonumber(next_due[2] or 0)}
+local next_due = tonumber(redis.call('ZRANGE', base .. 'd', 0, 0, 'WITHSCORES')[2] or 0)
+local next_sched = tonumber(redis.call('ZRANGE', base .. 'sn', 0, 0, 'WITHSCORES')[2] or 0)
+if next_sched > 0 and (next_due == 0 or next_sched < next_due) then
+  next_due = next_sched
+end
+local due_sched = redis.call('ZRANGEBYSCORE', base .. 'sn', '-inf', now, 'WITHSCORES', 'LIMIT', 0, 16)
+local out = {next_due, #due_sched / 2}
+for _, v in ipairs(due_sched) do
+  out[#out + 1] = v
+end
 local popped = redis.call('ZPOPMIN', base .. 'w', tonumber(ARGV[2]))
 local n = 0
 for i = 1, #popped, 2 do

@@ -19,6 +19,8 @@
 //! | `q{Q}:lat`       | hash   | latency histograms: `w<bucket>` wait, `r<bucket>` run |
 //! | `q{Q}:ev`        | stream | job state changes (`event`, `id`, `ms`), capped |
 //! | `q{Q}:n`         | list   | one wake-up token for workers blocked in `BLPOP` |
+//! | `q{Q}:s`         | hash   | schedules: name → `{"cron"|"every_ms","job"}` |
+//! | `q{Q}:sn`        | zset   | schedules: name → next tick (ms) |
 
 use crate::error::QueueError;
 
@@ -63,6 +65,16 @@ pub fn base(queue: &str) -> String {
 /// `q{<queue>}:n`: the wake-up list a queue-poll trigger blocks on.
 pub fn notify(queue: &str) -> String {
     format!("q{{{queue}}}:n")
+}
+
+/// `q{<queue>}:s`: the schedules hash.
+pub fn schedules(queue: &str) -> String {
+    format!("q{{{queue}}}:s")
+}
+
+/// `q{<queue>}:sn`: the schedules' next ticks.
+pub fn schedule_ticks(queue: &str) -> String {
+    format!("q{{{queue}}}:sn")
 }
 
 /// `q{<queue>}:j:<id>`: the job hash.

@@ -11,6 +11,8 @@
 //! - [`scripts`] + `lua/*.lua`: one Lua script per operation, each one round trip; claim
 //!   sweeps due delayed jobs and expired leases itself (bounded per call), so no separate
 //!   sweeper runs.
+//! - [`schedule`]: repeatable jobs (`cron` with optional seconds, UTC, or `every_ms`), fired
+//!   from claims exactly once per tick however many hosts claim.
 //! - [`http`]: the HTTP contract in plain Rust, one file per group of endpoints.
 //! - [`config`]: limits and retention from Spin variables; [`error`].
 //! - `wasm` (only on `wasm32`): Spin's HTTP handler and the redwasm host's one-call entry.
@@ -40,6 +42,7 @@ pub mod job;
 pub mod keys;
 pub mod queue;
 pub use redwasm_guest::redis;
+pub mod schedule;
 pub mod scripts;
 pub use redwasm_guest::token;
 
@@ -52,3 +55,4 @@ pub use config::QueueConfig;
 pub use error::QueueError;
 pub use job::{Backoff, Claimed, Job, NewJob};
 pub use queue::{Enqueued, Nacked, Queues, Stats};
+pub use schedule::{Every, Schedule};

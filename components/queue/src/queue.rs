@@ -11,6 +11,7 @@ use crate::error::QueueError;
 use crate::job::{Claimed, Job, NewJob};
 use crate::keys::{self, validate_queue, validate_segment};
 use crate::redis::{Arg, RedisExec, Value};
+use crate::schedule::Schedule;
 use crate::scripts;
 use crate::token::{new_token, random_up_to};
 
@@ -283,13 +284,23 @@ impl<R: RedisExec, C: Clock> Queues<R, C> {
         ];
         let argv: Vec<Arg<'_>> = argv.iter().map(Arg::from).collect();
         let reply = scripts::CLAIM.run(&mut self.redis, &[keys::base(queue)], &argv)?;
-        let Some((due, jobs)) = reply.split_first() else {
+        if reply.len() < 2 {
             return Err(unexpected("claim"));
-        };
+        }
+        let mut next_due = int(&reply, 0);
+        let due_schedules = int(&reply, 1) as usize;
+        let jobs_at = 2 + 2 * due_schedules;
+        let jobs = reply.get(jobs_at..).ok_or_else(|| unexpected("claim"))?;
         if jobs.len() % 3 != 0 {
             return Err(unexpected("claim"));
         }
-        let next_due = int(std::slice::from_ref(due), 0);
+        let mut fired = 0;
+        if due_schedules > 0 {
+            let due: Vec<(String, u64)> = (0..due_schedules)
+                .map(|i| (text(&reply, 2 + 2 * i), int(&reply, 3 + 2 * i)))
+                .collect();
+            fired = self.fire_schedules(queue, &due)?;
+        }
         let claimed = jobs
             .chunks(3)
             .map(|c| {
@@ -299,7 +310,15 @@ impl<R: RedisExec, C: Clock> Queues<R, C> {
                     lease: text(c, 1),
                 })
             })
-            .collect::<Result<Vec<_>, QueueError>>()?;
+            .collect::<Result<Vec<Claimed>, QueueError>>()?;
+        let mut claimed = claimed;
+        if fired > 0 && (claimed.len() as u64) < max {
+            // The ticks' jobs were enqueued after this claim popped: take them now.
+            let (more, due) =
+                self.claim_next(queue, worker, max - claimed.len() as u64, lease_ms)?;
+            claimed.extend(more);
+            next_due = due.unwrap_or(0);
+        }
         Ok((claimed, (next_due > 0).then_some(next_due)))
     }
 
@@ -312,29 +331,55 @@ impl<R: RedisExec, C: Clock> Queues<R, C> {
         lease: &str,
         result: Option<&Json>,
     ) -> Result<(), QueueError> {
+        let mut out = self.ack_many(
+            queue,
+            &[(id.to_string(), lease.to_string(), result.cloned())],
+        )?;
+        out.pop().unwrap_or_else(|| Err(unexpected("ack")))
+    }
+
+    /// Completes many leased jobs in one round trip: `(id, lease, result)` each; one outcome
+    /// per job, in order (a job whose lease is not current is left untouched).
+    pub fn ack_many(
+        &mut self,
+        queue: &str,
+        items: &[(String, String, Option<Json>)],
+    ) -> Result<Vec<Result<(), QueueError>>, QueueError> {
         validate_queue(queue)?;
-        validate_segment("id", id)?;
-        validate_segment("lease", lease)?;
-        let result = result.map(Json::to_string).unwrap_or_default();
-        if result.len() as u64 > self.config.max_payload_bytes {
-            return Err(QueueError::TooLarge {
-                field: "result".into(),
-                limit: self.config.max_payload_bytes,
-            });
-        }
-        let argv = [
+        let mut argv = vec![
             self.clock.now_ms().to_string(),
-            id.to_string(),
-            lease.to_string(),
-            result,
             self.config.keep_completed.to_string(),
             self.config.keep_completed_ms.to_string(),
             self.config.events_maxlen.to_string(),
-            self.config.sweep_bound.to_string(),
+            self.config.sweep_bound.max(items.len() as u64).to_string(),
         ];
+        for (id, lease, result) in items {
+            validate_segment("id", id)?;
+            validate_segment("lease", lease)?;
+            let result = result.as_ref().map(Json::to_string).unwrap_or_default();
+            if result.len() as u64 > self.config.max_payload_bytes {
+                return Err(QueueError::TooLarge {
+                    field: "result".into(),
+                    limit: self.config.max_payload_bytes,
+                });
+            }
+            argv.extend([id.clone(), lease.clone(), result]);
+        }
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
         let argv: Vec<Arg<'_>> = argv.iter().map(Arg::from).collect();
         let reply = scripts::ACK.run(&mut self.redis, &[keys::base(queue)], &argv)?;
-        self.lease_outcome(&reply).map(drop)
+        if reply.len() != items.len() {
+            return Err(unexpected("ack"));
+        }
+        Ok((0..reply.len())
+            .map(|i| match text(&reply, i).as_str() {
+                "" => Ok(()),
+                "unknown" => Err(QueueError::NotFound),
+                status => Err(QueueError::Conflict(status.to_string())),
+            })
+            .collect())
     }
 
     fn lease_outcome(&self, reply: &[Value]) -> Result<Vec<Value>, QueueError> {
@@ -404,6 +449,111 @@ impl<R: RedisExec, C: Clock> Queues<R, C> {
         let reply = scripts::HEARTBEAT.run(&mut self.redis, &[keys::base(queue)], &argv)?;
         let reply = self.lease_outcome(&reply)?;
         Ok(int(&reply, 1))
+    }
+
+    /// Fires the due ticks `(name, tick)`: enqueues each tick's job (idempotency key
+    /// `schedule:<name>:<tick>`), then moves the schedule to its next tick once. Returns how
+    /// many jobs this call enqueued (duplicates of another host's firing not counted).
+    fn fire_schedules(&mut self, queue: &str, due: &[(String, u64)]) -> Result<u64, QueueError> {
+        let now = self.clock.now_ms();
+        let mut fired = 0;
+        for (name, tick) in due {
+            let stored = self.redis.exec(
+                "HGET",
+                &[Arg::from(&keys::schedules(queue)), Arg::from(name.as_str())],
+            )?;
+            let Some(schedule) = Schedule::from_stored(name, &text(&stored, 0), Some(*tick)) else {
+                continue;
+            };
+            let limit = self.config.max_payload_bytes;
+            let mut job = NewJob::from_json(schedule.job.clone(), "job.", now, limit)?;
+            job.idempotency_key = Some(format!("schedule:{name}:{tick}"));
+            job.correlation_id = format!("schedule:{name}");
+            let out = self.enqueue(queue, &[job])?;
+            fired += out.iter().filter(|e| !e.duplicate).count() as u64;
+            let next = schedule.every.next_after((*tick).max(now))?;
+            let argv = [name.clone(), tick.to_string(), next.to_string()];
+            let argv: Vec<Arg<'_>> = argv.iter().map(Arg::from).collect();
+            scripts::SCHEDULE_ADVANCE.run(&mut self.redis, &[keys::base(queue)], &argv)?;
+        }
+        Ok(fired)
+    }
+
+    /// Creates or replaces the schedule `name` from `{"cron"|"every_ms", "job"}`; true when
+    /// it is new. Its first tick is the first after now.
+    pub fn put_schedule(
+        &mut self,
+        queue: &str,
+        name: &str,
+        body: Json,
+    ) -> Result<(Schedule, bool), QueueError> {
+        validate_queue(queue)?;
+        validate_segment("name", name)?;
+        let now = self.clock.now_ms();
+        let limit = self.config.max_payload_bytes;
+        let mut schedule = Schedule::from_json(name, body, |job| {
+            NewJob::from_json(job, "job.", now, limit).map(drop)
+        })?;
+        let next = schedule.every.next_after(now)?;
+        schedule.next_run_ms = Some(next);
+        let argv = [
+            name.to_string(),
+            schedule.stored_json().to_string(),
+            next.to_string(),
+        ];
+        let argv: Vec<Arg<'_>> = argv.iter().map(Arg::from).collect();
+        let reply = scripts::SCHEDULE_PUT.run(&mut self.redis, &[keys::base(queue)], &argv)?;
+        // A worker asleep until the old next tick wakes to see the new one.
+        self.redis
+            .exec("LPUSH", &[Arg::from(&keys::notify(queue)), Arg::from("1")])?;
+        self.redis.exec(
+            "LTRIM",
+            &[Arg::from(&keys::notify(queue)), Arg::Int(0), Arg::Int(0)],
+        )?;
+        Ok((schedule, int(&reply, 0) == 1))
+    }
+
+    /// Removes the schedule `name`; false when there was none.
+    pub fn delete_schedule(&mut self, queue: &str, name: &str) -> Result<bool, QueueError> {
+        validate_queue(queue)?;
+        validate_segment("name", name)?;
+        let reply = scripts::SCHEDULE_DELETE.run(
+            &mut self.redis,
+            &[keys::base(queue)],
+            &[Arg::from(name)],
+        )?;
+        Ok(int(&reply, 0) == 1)
+    }
+
+    /// Every schedule of `queue`, by name.
+    pub fn schedules(&mut self, queue: &str) -> Result<Vec<Schedule>, QueueError> {
+        validate_queue(queue)?;
+        let ticks = self.redis.exec(
+            "ZRANGE",
+            &[
+                Arg::from(&keys::schedule_ticks(queue)),
+                Arg::Int(0),
+                Arg::Int(-1),
+                Arg::from("WITHSCORES"),
+            ],
+        )?;
+        let next: HashMap<String, u64> = ticks
+            .chunks(2)
+            .map(|c| (text(c, 0), text(c, 1).parse::<f64>().unwrap_or(0.0) as u64))
+            .collect();
+        let stored = self
+            .redis
+            .exec("HGETALL", &[Arg::from(&keys::schedules(queue))])?;
+        let mut out: Vec<Schedule> = stored
+            .chunks(2)
+            .filter_map(|c| {
+                let name = text(c, 0);
+                let tick = next.get(&name).copied();
+                Schedule::from_stored(&name, &text(c, 1), tick)
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
     }
 
     /// Gives a leased job back to waiting without spending its attempt (a worker that

@@ -22,3 +22,16 @@ pub static REQUEUE: Script = Script::new("requeue", include_str!("../lua/requeue
 pub static STATS: Script = Script::new("stats", include_str!("../lua/stats.lua"));
 /// Give a leased job back without spending its attempt.
 pub static RELEASE: Script = Script::new("release", include_str!("../lua/release.lua"));
+/// Create or replace a schedule.
+pub static SCHEDULE_PUT: Script =
+    Script::new("schedule_put", include_str!("../lua/schedule_put.lua"));
+/// Remove a schedule.
+pub static SCHEDULE_DELETE: Script = Script::new(
+    "schedule_delete",
+    include_str!("../lua/schedule_delete.lua"),
+);
+/// Move a schedule past the tick just fired, once.
+pub static SCHEDULE_ADVANCE: Script = Script::new(
+    "schedule_advance",
+    include_str!("../lua/schedule_advance.lua"),
+);

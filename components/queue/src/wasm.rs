@@ -41,7 +41,7 @@ fn with_queues<T>(f: impl FnOnce(&mut Queues<SpinRedis, SystemClock>) -> T) -> T
 async fn handle_http(request: IncomingRequest, response_out: ResponseOutparam) {
     let shape = RequestShape {
         headers: &REQUEST_HEADERS,
-        body_methods: &["POST"],
+        body_methods: &["POST", "PUT"],
         max_body_bytes: with_queues(|queues| crate::http::max_body_bytes(queues)),
     };
     let response = match read_request(request, &shape) {
@@ -162,6 +162,31 @@ impl typed::Guest for TypedQueue {
         let result = result
             .map(|text| serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)));
         with_queues(|queues| queues.ack(&queue, &id, &lease, result.as_ref())).map_err(to_wit_error)
+    }
+
+    fn ack_many(
+        queue: String,
+        items: Vec<typed::AckItem>,
+    ) -> Result<Vec<Option<String>>, typed::Error> {
+        let items: Vec<(String, String, Option<serde_json::Value>)> = items
+            .into_iter()
+            .map(|item| {
+                let result = item.outcome.map(|text| {
+                    serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+                });
+                (item.id, item.lease, result)
+            })
+            .collect();
+        let outcomes =
+            with_queues(|queues| queues.ack_many(&queue, &items)).map_err(to_wit_error)?;
+        Ok(outcomes
+            .into_iter()
+            .map(|outcome| match outcome {
+                Ok(()) => None,
+                Err(QueueError::Conflict(status)) => Some(status),
+                Err(_) => Some("unknown".to_string()),
+            })
+            .collect())
     }
 
     fn nack(

@@ -434,3 +434,74 @@ fn bad_input_names_the_field() {
     let keys: i64 = redis::cmd("DBSIZE").query(&mut f.inspect()).unwrap();
     assert_eq!(keys, 0);
 }
+
+#[test]
+fn schedules_fire_once_per_tick_however_many_claimers() {
+    let f = Fixture::new();
+    let (mut a, mut b) = (f.queues(), f.queues());
+    let (schedule, created) = a
+        .put_schedule(
+            "cron",
+            "tick",
+            json!({"every_ms": 1000, "job": {"type": "beat", "payload": {"k": 1}}}),
+        )
+        .unwrap();
+    assert!(created);
+    assert_eq!(schedule.next_run_ms, Some(T0_MS + 1000));
+    // Not yet due: nothing fires; the claim says when to come back.
+    let (jobs, next_due) = a.claim_next("cron", "a", 10, 60_000).unwrap();
+    assert!(jobs.is_empty());
+    assert_eq!(next_due, Some(T0_MS + 1000));
+    let mut claimed = 0;
+    for tick in 1..=5u64 {
+        f.clock.set_ms(T0_MS + tick * 1000);
+        // Two hosts claim at the same tick, each twice: one job per tick in all.
+        for _ in 0..2 {
+            claimed += a.claim("cron", "w", 10, 60_000).unwrap().len();
+            claimed += b.claim("cron", "w", 10, 60_000).unwrap().len();
+        }
+    }
+    assert_eq!(
+        claimed, 5,
+        "one job per tick, taken by the claim that fired it"
+    );
+    let stats = a.stats("cron").unwrap();
+    assert_eq!((stats.waiting, stats.active), (0, 5));
+    // Nobody claimed for 10 s: the missed ticks fire once, then the schedule resumes after now.
+    f.clock.set_ms(T0_MS + 15_500);
+    assert_eq!(b.claim("cron", "w", 10, 60_000).unwrap().len(), 1);
+    assert_eq!(
+        b.schedules("cron").unwrap()[0].next_run_ms,
+        Some(T0_MS + 16_500)
+    );
+    // Cron, with seconds.
+    a.put_schedule(
+        "cron",
+        "every-10s",
+        json!({"cron": "*/10 * * * * *", "job": {"payload": 2}}),
+    )
+    .unwrap();
+    let names: Vec<String> = a
+        .schedules("cron")
+        .unwrap()
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(names, ["every-10s", "tick"]);
+    assert!(a.delete_schedule("cron", "tick").unwrap());
+    assert!(!a.delete_schedule("cron", "tick").unwrap());
+    f.clock.set_ms(T0_MS + 20_000);
+    let jobs = a.claim("cron", "w", 10, 60_000).unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].job.payload, json!(2));
+    // A bad schedule writes nothing.
+    assert!(matches!(
+        a.put_schedule("cron", "bad", json!({"cron": "nope", "job": {}})),
+        Err(QueueError::Invalid { .. })
+    ));
+    assert!(matches!(
+        a.put_schedule("cron", "bad", json!({"every_ms": 1000, "job": {"priority": "urgent"}})),
+        Err(QueueError::Invalid { field, .. }) if field == "job.priority"
+    ));
+    assert_eq!(a.schedules("cron").unwrap().len(), 1);
+}

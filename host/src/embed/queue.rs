@@ -267,6 +267,38 @@ impl Queue {
         .await
     }
 
+    /// Completes many leased jobs in one round trip: `(id, lease, result)` each; one outcome
+    /// per job, in order.
+    pub async fn ack_many(
+        &self,
+        queue: &str,
+        items: &[(String, String, Option<Value>)],
+    ) -> Result<Vec<Result<(), QueueError>>, QueueError> {
+        let wit_items: Vec<wit::AckItem> = items
+            .iter()
+            .map(|(id, lease, result)| wit::AckItem {
+                id: id.clone(),
+                lease: lease.clone(),
+                outcome: result.as_ref().map(Value::to_string),
+            })
+            .collect();
+        let out = self
+            .call(async |b, s| {
+                b.redwasm_queue_queue()
+                    .call_ack_many(s, queue, &wit_items)
+                    .await
+            })
+            .await?;
+        Ok(out
+            .into_iter()
+            .map(|status| match status.as_deref() {
+                None => Ok(()),
+                Some("unknown") => Err(QueueError::NotFound),
+                Some(status) => Err(QueueError::Conflict(status.to_string())),
+            })
+            .collect())
+    }
+
     /// Fails a leased attempt: `Some(time)` it will be retried then, `None` it is dead.
     pub async fn nack(
         &self,

@@ -13,6 +13,9 @@
 //!   same way: nothing keeps running.
 //! - **Poison jobs** (trap, memory limit, timeout) fail their attempt with the reason; after
 //!   `max_attempts` the job is dead with it. The process stays healthy.
+//! - **Acks in batches.** Completed attempts queue their ack; one task sends whatever has
+//!   gathered (up to 64) in one `ack-many` call, so under load one Lua call acknowledges many
+//!   jobs and at low load an ack waits for nobody.
 //! - **Shutdown**: stop claiming; running attempts get `drain` to finish; the rest are
 //!   stopped and their leases given back without spending the attempt.
 
@@ -20,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
 use crate::embed::queue::{ClaimedJob, Queue, QueueError};
@@ -161,6 +164,51 @@ enum Settled {
     Lost,
 }
 
+/// Most acks sent in one call.
+const ACK_BATCH: usize = 64;
+
+/// One completed attempt waiting for its ack.
+struct AckRequest {
+    id: String,
+    lease: String,
+    result: Option<Value>,
+    reply: oneshot::Sender<Result<(), QueueError>>,
+}
+
+/// Starts the task that sends acks in batches; it ends when every sender is gone.
+fn spawn_acker(queue: Arc<Queue>, name: String) -> mpsc::UnboundedSender<AckRequest> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<AckRequest>();
+    tokio::spawn(async move {
+        let mut batch = Vec::with_capacity(ACK_BATCH);
+        while let Some(first) = rx.recv().await {
+            batch.push(first);
+            while batch.len() < ACK_BATCH {
+                match rx.try_recv() {
+                    Ok(more) => batch.push(more),
+                    Err(_) => break,
+                }
+            }
+            let items: Vec<(String, String, Option<Value>)> = batch
+                .iter()
+                .map(|r| (r.id.clone(), r.lease.clone(), r.result.clone()))
+                .collect();
+            match queue.ack_many(&name, &items).await {
+                Ok(outcomes) => {
+                    for (request, outcome) in batch.drain(..).zip(outcomes) {
+                        let _ = request.reply.send(outcome);
+                    }
+                }
+                Err(error) => {
+                    for request in batch.drain(..) {
+                        let _ = request.reply.send(Err(error.clone()));
+                    }
+                }
+            }
+        }
+    });
+    tx
+}
+
 /// Runs the trigger until `shutdown` resolves, then drains.
 pub async fn run<H: JobHandler>(
     queue: Arc<Queue>,
@@ -174,11 +222,18 @@ pub async fn run<H: JobHandler>(
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut running: JoinSet<Settled> = JoinSet::new();
     let mut report = WorkerReport::default();
+    let acks = spawn_acker(queue.clone(), options.queue.clone());
     tokio::pin!(shutdown);
     tracing::info!(queue = %options.queue, worker = %options.worker, "queue trigger started");
+    // Refill in chunks (half a batch, or half the slots), not one job at a time: a claim is
+    // one Lua call however many jobs it takes.
+    let refill = (options.batch as usize)
+        .min(options.concurrency)
+        .div_ceil(2)
+        .max(1);
     loop {
-        // Room for at least one more attempt.
-        while running.len() >= options.concurrency {
+        // Room for a chunk of attempts.
+        while options.concurrency - running.len() < refill {
             tokio::select! {
                 biased;
                 () = &mut shutdown => return drain(running, stop_tx, &options, report).await,
@@ -206,6 +261,7 @@ pub async fn run<H: JobHandler>(
                         handler.clone(),
                         options.clone(),
                         job,
+                        acks.clone(),
                         stop_rx.clone(),
                     ));
                 }
@@ -287,6 +343,7 @@ async fn attempt<H: JobHandler>(
     handler: Arc<H>,
     options: Arc<WorkerOptions>,
     job: ClaimedJob,
+    acks: mpsc::UnboundedSender<AckRequest>,
     mut stop: watch::Receiver<bool>,
 ) -> Settled {
     let q = options.queue.as_str();
@@ -329,10 +386,22 @@ async fn attempt<H: JobHandler>(
         }
     };
     let settled = match &outcome {
-        AttemptOutcome::Completed(result) => queue
-            .ack(q, &job.id, &job.lease, result.as_ref())
-            .await
-            .map(|()| Settled::Completed),
+        AttemptOutcome::Completed(result) => {
+            let (reply, outcome) = oneshot::channel();
+            let request = AckRequest {
+                id: job.id.clone(),
+                lease: job.lease.clone(),
+                result: result.clone(),
+                reply,
+            };
+            match acks.send(request) {
+                Ok(()) => outcome
+                    .await
+                    .unwrap_or_else(|_| Err(QueueError::Unavailable("the acker stopped".into())))
+                    .map(|()| Settled::Completed),
+                Err(_) => Err(QueueError::Unavailable("the acker stopped".into())),
+            }
+        }
         AttemptOutcome::Failed(reason) => queue
             .nack(q, &job.id, &job.lease, reason, true)
             .await

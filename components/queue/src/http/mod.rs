@@ -13,10 +13,13 @@
 //! | `/v1/queues/{queue}/dead`                   | GET         | `dead.rs`   |
 //! | `/v1/queues/{queue}/dead/requeue`           | POST        | `dead.rs`   |
 //! | `/v1/queues/{queue}/stats`                  | GET         | `stats.rs`  |
+//! | `/v1/queues/{queue}/schedules`              | GET         | `schedules.rs` |
+//! | `/v1/queues/{queue}/schedules/{name}`       | PUT, GET, DELETE | `schedules.rs` |
 
 mod dead;
 mod jobs;
 mod lease;
+mod schedules;
 mod stats;
 
 pub use stats::stats_json;
@@ -113,6 +116,15 @@ fn route<R: RedisExec, C: Clock>(
         ["stats"] => {
             require_method(method, &["GET"])?;
             stats::handle(queues, &queue)
+        }
+        ["schedules"] => {
+            require_method(method, &["GET"])?;
+            schedules::list(queues, &queue)
+        }
+        ["schedules", name] => {
+            require_method(method, &["PUT", "GET", "DELETE"])?;
+            let name = path_segment("name", name)?;
+            schedules::one(queues, &queue, &name, request)
         }
         _ => Err(not_found()),
     }
