@@ -90,6 +90,9 @@ pub struct Manifest {
     pub components: BTreeMap<String, Component>,
     /// `[application.tool.redwasm]`.
     pub host: HostSettings,
+    /// Triggers only Spin runs (`[[trigger.redis]]`), described for the host's start-up log:
+    /// the redwasm host runs queue workers with its own queue-poll trigger instead.
+    pub spin_only_triggers: Vec<String>,
 }
 
 /// `[application]`.
@@ -603,6 +606,7 @@ fn build(raw: RawManifest, base_dir: PathBuf, errors: &mut Vec<ValidationError>)
         })
         .collect();
 
+    let spin_only_triggers = spin_only_triggers(triggers.as_ref());
     let http_triggers = build_triggers(triggers, &components, errors);
     for (position, trigger) in host.queue_trigger.iter().enumerate() {
         for component in [&trigger.component, &trigger.queue_component] {
@@ -631,9 +635,28 @@ fn build(raw: RawManifest, base_dir: PathBuf, errors: &mut Vec<ValidationError>)
         },
         variables,
         http_triggers,
+        spin_only_triggers,
         components,
         host,
     }
+}
+
+/// `[[trigger.redis]]` entries, as `channel → component` lines.
+fn spin_only_triggers(triggers: Option<&schema::RawTriggers>) -> Vec<String> {
+    let Some(toml::Value::Array(redis)) = triggers.and_then(|t| t.redis.as_ref()) else {
+        return Vec::new();
+    };
+    redis
+        .iter()
+        .map(|trigger| {
+            let field = |k: &str| trigger.get(k).and_then(toml::Value::as_str).unwrap_or("?");
+            format!(
+                "[[trigger.redis]] channel {:?} -> component `{}`",
+                field("channel"),
+                field("component")
+            )
+        })
+        .collect()
 }
 
 fn build_triggers(

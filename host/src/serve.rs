@@ -184,6 +184,9 @@ async fn load_component(
 /// and prepares the sandbox (one Redis ACL user per sandboxed component).
 pub async fn build(options: &AppOptions) -> anyhow::Result<Built> {
     let manifest = Manifest::load(&options.manifest)?;
+    for trigger in &manifest.spin_only_triggers {
+        tracing::info!(%trigger, "served by Spin only; redwasm runs queue workers with its queue-poll trigger (workers.toml)");
+    }
     let mut overrides = options.variable_overrides.clone();
     let redis_url = options
         .redis_url

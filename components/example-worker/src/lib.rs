@@ -5,7 +5,9 @@
 //! - [`run`]: the logic, plain Rust (job type → result or failure), tested natively.
 //! - `wasm` (only on `wasm32`): the handler export; with `"record": "<set>"` in the payload it
 //!   also adds the job id to that Redis set (in the worker's own namespace), which the
-//!   crash-safety tests count.
+//!   crash-safety tests count. And Spin's `inbound-redis` handler: the Spin fallback.
+//! - [`drain`]: the Spin fallback's logic (claim, run, ack through the queue's own Lua),
+//!   plain Rust over the Redis seam.
 //!
 //! Job types: `checksum` (`{"text", "rounds"}` → `{"fnv64", "rounds"}`: CPU work), `fail`
 //! (retryable failure), `fatal` (no retry); anything else echoes its payload.
@@ -14,6 +16,8 @@
 #![cfg_attr(not(target_arch = "wasm32"), forbid(unsafe_code))]
 
 use serde_json::{Value, json};
+
+pub mod drain;
 
 #[cfg(target_arch = "wasm32")]
 #[allow(unsafe_code)] // wit-bindgen expansions; no hand-written unsafe.

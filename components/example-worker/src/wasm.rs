@@ -34,3 +34,27 @@ impl wit::Guest for Worker {
 }
 
 bindings::export!(Worker with_types_in bindings);
+
+/// Spin's Redis trigger fires this on `q{<worker_queue>}:notify` (spin.toml): drain what is
+/// due through the queue's own Lua. The redwasm host never calls it (its queue-poll trigger
+/// calls `handle`).
+#[spin_sdk::redis_component]
+fn on_notify(_message: bytes::Bytes) -> anyhow::Result<()> {
+    let address = variable("redis_address").unwrap_or_else(|| "redis://127.0.0.1:6379".to_string());
+    let queue = variable("worker_queue").unwrap_or_else(|| "work".to_string());
+    let mut redis = SpinRedis::new(address);
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
+    };
+    let options = crate::drain::DrainOptions::new(&queue);
+    let drained = crate::drain::drain(&mut redis, &now, &options, &crate::run)
+        .map_err(|e| anyhow::anyhow!("drain {queue}: {e}"))?;
+    eprintln!(
+        "redwasm-example-worker: {queue}: {} completed, {} failed",
+        drained.completed, drained.failed
+    );
+    Ok(())
+}

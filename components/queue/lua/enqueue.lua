@@ -59,9 +59,12 @@ for i = 4, #ARGV do
     out[#out + 1] = status
   end
 end
--- Wake a worker blocked on the notification list (one token at most).
+-- Wake a worker blocked on the notification list (one token at most), and tell Spin's
+-- Redis trigger (a worker subscribed to "<base>notify"; at most once, so every notification
+-- drains whatever is due, not one job).
 if #out > 0 then
   redis.call('LPUSH', base .. 'n', 1)
   redis.call('LTRIM', base .. 'n', 0, 0)
+  redis.call('PUBLISH', base .. 'notify', #out / 2)
 end
 return out

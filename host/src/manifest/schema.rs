@@ -66,10 +66,10 @@ pub(super) struct RawTriggers {
 }
 
 impl RawTriggers {
-    /// The names of the non-HTTP trigger types present.
+    /// The names of the trigger types present that neither host serves (`redis` is Spin's:
+    /// the redwasm host ignores it, see [`super::Manifest::spin_only_triggers`]).
     pub(super) fn unsupported_types(&self) -> Vec<&'static str> {
         [
-            ("redis", &self.redis),
             ("cron", &self.cron),
             ("sqs", &self.sqs),
             ("mqtt", &self.mqtt),
