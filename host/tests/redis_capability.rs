@@ -526,3 +526,42 @@ async fn health_reports_server_info() {
     let metrics = pool.render_metrics();
     assert!(metrics.contains("redwasm_redis_connected 1"), "{metrics}");
 }
+
+/// The process-wide endpoint cap: when every slot is held by a live connection, a new address
+/// is refused (`too-many-connections`) without disturbing the others; an endpoint nobody
+/// holds any more is closed to make room once it has been idle for `endpoint_idle_timeout`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoints_are_capped_process_wide_and_idle_ones_make_room() {
+    let server = RedisServer::start();
+    let pool = RedisPool::new(RedisPoolConfig {
+        max_endpoints: 3,
+        endpoint_idle_timeout: Duration::ZERO,
+        ..RedisPoolConfig::default()
+    });
+    let allow = [
+        format!("redis://127.0.0.1:{}", server.port()),
+        "redis://127.0.0.1:*".to_string(),
+    ];
+    let component = |id: &str| RedisCtx::new(pool.clone(), id, &allow, true).unwrap();
+    // Three components, three endpoints, all held.
+    let held: Vec<_> = ["a", "b", "c"]
+        .into_iter()
+        .map(|id| component(id).open(&server.url()).unwrap())
+        .collect();
+    for conn in &held {
+        conn.set("k", b"v".to_vec()).await.unwrap();
+    }
+    // A fourth is refused, and the others keep working.
+    assert_eq!(
+        component("d").open(&server.url()).err(),
+        Some(RedisError::TooManyConnections)
+    );
+    assert_eq!(held[0].get("k").await.unwrap(), Some(b"v".to_vec()));
+    // Once one is no longer held, it makes room.
+    let mut held = held;
+    drop(held.pop());
+    let d = component("d").open(&server.url()).unwrap();
+    d.set("k", b"w".to_vec()).await.unwrap();
+    assert_eq!(held[1].get("k").await.unwrap(), Some(b"v".to_vec()));
+    assert!(pool.stats().endpoints <= 3, "{:?}", pool.stats());
+}
