@@ -354,7 +354,9 @@ pub async fn serve(
     result
 }
 
-fn spawn_workers(
+/// Starts every queue trigger on its own task; each drains and ends once `stopped` turns
+/// true. The handles yield their reports.
+pub fn spawn_workers(
     workers: Vec<QueueWorker>,
     stopped: &tokio::sync::watch::Receiver<bool>,
 ) -> Vec<tokio::task::JoinHandle<WorkerReport>> {

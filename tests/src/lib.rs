@@ -55,16 +55,7 @@ impl TestHost {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         // The HTTP trigger and every queue trigger stop on the same signal, as in `serve`.
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let workers = built
-            .workers
-            .into_iter()
-            .map(|worker| {
-                let mut stopped = stopped.clone();
-                tokio::spawn(worker.run(async move {
-                    let _ = stopped.wait_for(|stop| *stop).await;
-                }))
-            })
-            .collect();
+        let workers = redwasm::serve::spawn_workers(built.workers, &stopped);
         let server = tokio::spawn(redwasm::trigger::run(
             listener,
             Arc::new(built.http),
