@@ -353,8 +353,11 @@ async fn attempt<H: JobHandler>(
     let limit = attempt.timeout + Duration::from_millis(50);
     let run = tokio::time::timeout(limit, handler.handle(attempt));
     tokio::pin!(run);
-    // Renew at a third of the lease, at least every second (a cancel is seen within 1 s).
-    let every = (options.lease / 3).min(Duration::from_secs(1));
+    // Renew at a third of the lease, at least every second (a cancel is seen within 1 s);
+    // never a zero period (an embedder may pass a zero lease), which tokio refuses.
+    let every = (options.lease / 3)
+        .min(Duration::from_secs(1))
+        .max(Duration::from_millis(10));
     let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     let outcome = loop {
         tokio::select! {
