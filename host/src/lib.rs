@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`manifest`]: the Spin manifest (`spin.toml`, `spin_manifest_version = 2`), typed.
 //! - [`routes`]: Spin's route syntax and the router built from the manifest.
+//! - [`template`]: `{{ name }}` templates, variable-name rules and their errors (a leaf).
 //! - [`variables`]: `fermyon:spin/variables@2.0.0` from the manifest and `SPIN_VARIABLE_*`.
 //! - [`redis`]: `fermyon:spin/redis@2.0.0` and `spin:redis/redis@3.0.0`: shared multiplexed
 //!   connections, a bounded pool for blocking commands, and the key-namespace sandbox.
@@ -24,5 +25,6 @@ pub mod metrics;
 pub mod redis;
 pub mod routes;
 pub mod serve;
+pub mod template;
 pub mod trigger;
 pub mod variables;

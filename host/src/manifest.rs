@@ -69,7 +69,7 @@ use serde::Deserialize;
 pub use host_settings::{ComponentHostSettings, HostSettings, QueueTriggerSettings, TOOL_NAME};
 
 use crate::routes::{RouteError, Router};
-use crate::variables::{Template, VariableError, check_declared_name};
+use crate::template::{Template, VariableError, check_declared_name};
 use schema::{RawComponent, RawComponentRef, RawManifest, RawRoute, RawSource};
 
 /// The only manifest version redwasm reads.

@@ -176,7 +176,7 @@ async fn load_component(
     let runtime = runtime.clone();
     // Compilation is CPU-bound: keep it off the async workers.
     let component = tokio::task::spawn_blocking(move || runtime.load(spec)).await??;
-    tracing::info!(component = %id, p3 = component.is_p3(), "loaded");
+    tracing::info!(component = %id, concurrent = component.is_concurrent(), "loaded");
     Ok(component)
 }
 

@@ -9,8 +9,9 @@
 //!   expanded against [`AppVariables`]), computed once and shared by every instance; what a
 //!   guest reads with `get`, and what the host reads with [`VariablesCtx::resolve`].
 //! - [`add_to_linker`]: links `fermyon:spin/variables@2.0.0#get` to a store's [`VariablesCtx`].
-//! - [`Template`]: the `{{ name }}` template syntax (in `template.rs`).
-//! - [`VariableError`]: every failure, load-time and guest-facing.
+//! - [`Template`], [`VariableError`] and the name checks live in the leaf module
+//!   [`crate::template`] (re-exported here), so the manifest can use them without importing
+//!   this module, which imports the manifest.
 //!
 //! # Why resolve once
 //! Spin asks its providers on every `get`; redwasm's only providers are the environment and
@@ -25,15 +26,13 @@
 //! Declared names ([`check_declared_name`]) follow Spin's manifest rule, which is stricter:
 //! every `_`-separated word starts with a letter.
 
-mod template;
-
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
 use wasmtime::component::{HasSelf, Linker};
 
-pub use template::Template;
+pub use crate::template::{Template, VariableError, check_declared_name, check_variable_name};
 
 use crate::manifest;
 
@@ -44,103 +43,6 @@ pub const ENV_PREFIX: &str = "SPIN_VARIABLE_";
 /// by the name in upper case.
 pub fn env_var_name(name: &str) -> String {
     format!("{ENV_PREFIX}{}", name.to_ascii_uppercase())
-}
-
-/// Everything that can go wrong resolving or reading a variable.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum VariableError {
-    /// The name is not a valid variable name.
-    #[error("invalid variable name {name:?}: {reason}")]
-    InvalidName {
-        /// The name as given.
-        name: String,
-        /// What rule it breaks.
-        reason: String,
-    },
-    /// The name is valid but the component declares no such variable.
-    #[error("variable {name:?} is not defined for this component")]
-    Undefined {
-        /// The name as given.
-        name: String,
-    },
-    /// A `required = true` application variable has no value.
-    #[error(
-        "application variable `{name}` is required but has no value: set the environment \
-         variable {env_var}"
-    )]
-    RequiredWithoutValue {
-        /// The variable's name.
-        name: String,
-        /// The environment variable that would set it.
-        env_var: String,
-    },
-    /// A template is malformed.
-    #[error("invalid template {template:?}: {reason}")]
-    InvalidTemplate {
-        /// The template as written.
-        template: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// A template refers to a variable that the application does not declare.
-    #[error("template {template:?} refers to `{name}`, which is not declared in [variables]")]
-    UnknownVariable {
-        /// The template as written.
-        template: String,
-        /// The undeclared name.
-        name: String,
-    },
-}
-
-/// Checks `name` against Spin's rule for variable keys (what a guest may pass to `get` and
-/// what a template may refer to): lowercase ASCII letters, digits and underscores; starts with
-/// a letter; ends with a letter or digit; no `__`.
-pub fn check_variable_name(name: &str) -> Result<(), VariableError> {
-    let reason = if name.is_empty() {
-        Some("must not be empty".to_string())
-    } else if let Some(bad) = name
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_'))
-    {
-        Some(format!(
-            "invalid character {bad:?}: variable names may contain only lowercase letters, \
-             digits and underscores"
-        ))
-    } else if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
-        Some("must start with a lowercase ASCII letter".into())
-    } else if name.ends_with('_') {
-        Some("must end with a lowercase ASCII letter or digit".into())
-    } else if name.contains("__") {
-        Some("must not contain consecutive underscores".into())
-    } else {
-        None
-    };
-    match reason {
-        None => Ok(()),
-        Some(reason) => Err(VariableError::InvalidName {
-            name: name.to_string(),
-            reason,
-        }),
-    }
-}
-
-/// Checks a name declared in the manifest (`[variables]` keys and component `variables` keys)
-/// against Spin's manifest rule (`lower_snake_case`): the rules of [`check_variable_name`],
-/// and every `_`-separated word starts with a letter (so `a_1` is refused).
-pub fn check_declared_name(name: &str) -> Result<(), VariableError> {
-    check_variable_name(name)?;
-    if let Some(word) = name
-        .split('_')
-        .find(|word| !word.starts_with(|c: char| c.is_ascii_lowercase()))
-    {
-        return Err(VariableError::InvalidName {
-            name: name.to_string(),
-            reason: format!(
-                "each `_`-separated word must start with a lowercase letter; got {word:?}"
-            ),
-        });
-    }
-    Ok(())
 }
 
 /// Looks an environment variable up by name.

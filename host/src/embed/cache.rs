@@ -11,8 +11,8 @@ use wasmtime::Store;
 use wasmtime::component::InstancePre;
 
 use super::hits::{self, HitSink, PendingHits};
-use super::{Exports, InstancePool};
 use crate::engine::HostState;
+use crate::engine::pool::{Exports, InstancePool, TypedExports};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -30,12 +30,14 @@ pub use wit::{CacheStats as Stats, Entry, LookupResult};
 /// How long a `get_or_compute` caller that lost the lease race waits for the winner's value.
 const DEFAULT_LEASE_WAIT: Duration = Duration::from_secs(5);
 
-impl Exports for bindings::CacheComponent {
-    type Pre = CacheComponentPre<HostState>;
-
+impl TypedExports for bindings::CacheComponent {
     fn pre(instance_pre: InstancePre<HostState>) -> wasmtime::Result<Self::Pre> {
         CacheComponentPre::new(instance_pre)
     }
+}
+
+impl Exports for bindings::CacheComponent {
+    type Pre = CacheComponentPre<HostState>;
 
     fn instantiate(
         pre: &Self::Pre,

@@ -5,7 +5,6 @@
 //!
 //! # Layout
 //! - [`Redwasm`]: the engine and Redis pool; loads components.
-//! - `pool`: reused instances of one component (a trapped instance is never reused).
 //! - `hits`: the cache's fresh-hit counts, batched and written in the background.
 //! - [`cache`]: the cache component's typed API ([`Cache`]).
 //! - [`ratelimit`]: the rate-limit component's typed API ([`RateLimiter`]).
@@ -31,7 +30,6 @@
 
 pub mod cache;
 mod hits;
-mod pool;
 pub mod queue;
 pub mod ratelimit;
 
@@ -45,11 +43,11 @@ use crate::metrics::Metrics;
 use crate::redis::{RedisPool, RedisPoolConfig};
 use crate::variables::VariablesCtx;
 
+pub(crate) use crate::engine::pool::InstancePool;
 pub use crate::trigger::queue::{
     AttemptOutcome, FnHandler, JobAttempt, JobHandler, WorkerOptions, WorkerReport,
 };
 pub use cache::{Cache, CacheError, EmbedError, Entry, LookupResult, SetOptions, Stats};
-pub(crate) use pool::{Exports, InstancePool};
 pub use queue::{ClaimedJob, Enqueued, Queue, QueueError, WorkerComponent};
 pub use ratelimit::RateLimiter;
 

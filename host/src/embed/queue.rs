@@ -20,9 +20,9 @@ use serde_json::Value;
 use wasmtime::Store;
 use wasmtime::component::InstancePre;
 
-use super::pool::CallFailure;
-use super::{Exports, InstancePool};
 use crate::engine::HostState;
+use crate::engine::pool::CallFailure;
+use crate::engine::pool::{Exports, InstancePool, TypedExports};
 use crate::trigger::queue::{AttemptOutcome, JobAttempt, JobHandler};
 
 mod bindings {
@@ -44,12 +44,14 @@ mod worker_bindings {
 use bindings::exports::redwasm::queue::queue as wit;
 use worker_bindings::exports::redwasm::queue::handler as wit_handler;
 
-impl Exports for bindings::QueueComponent {
-    type Pre = bindings::QueueComponentPre<HostState>;
-
+impl TypedExports for bindings::QueueComponent {
     fn pre(instance_pre: InstancePre<HostState>) -> wasmtime::Result<Self::Pre> {
         bindings::QueueComponentPre::new(instance_pre)
     }
+}
+
+impl Exports for bindings::QueueComponent {
+    type Pre = bindings::QueueComponentPre<HostState>;
 
     fn instantiate(
         pre: &Self::Pre,
@@ -59,12 +61,14 @@ impl Exports for bindings::QueueComponent {
     }
 }
 
-impl Exports for worker_bindings::Worker {
-    type Pre = worker_bindings::WorkerPre<HostState>;
-
+impl TypedExports for worker_bindings::Worker {
     fn pre(instance_pre: InstancePre<HostState>) -> wasmtime::Result<Self::Pre> {
         worker_bindings::WorkerPre::new(instance_pre)
     }
+}
+
+impl Exports for worker_bindings::Worker {
+    type Pre = worker_bindings::WorkerPre<HostState>;
 
     fn instantiate(
         pre: &Self::Pre,

@@ -4,8 +4,8 @@
 use wasmtime::Store;
 use wasmtime::component::InstancePre;
 
-use super::{Exports, InstancePool};
 use crate::engine::HostState;
+use crate::engine::pool::{Exports, InstancePool, TypedExports};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -22,12 +22,14 @@ pub use wit::{
     Algorithm, CheckResult, FailMode, Policy, PolicyRef, PolicyState, Unit as PolicyUnit,
 };
 
-impl Exports for bindings::RatelimitComponent {
-    type Pre = RatelimitComponentPre<HostState>;
-
+impl TypedExports for bindings::RatelimitComponent {
     fn pre(instance_pre: InstancePre<HostState>) -> wasmtime::Result<Self::Pre> {
         RatelimitComponentPre::new(instance_pre)
     }
+}
+
+impl Exports for bindings::RatelimitComponent {
+    type Pre = RatelimitComponentPre<HostState>;
 
     fn instantiate(
         pre: &Self::Pre,

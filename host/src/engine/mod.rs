@@ -6,6 +6,8 @@
 //! Redis v2 and variables v2) and one with component-model-async for WASIp3 components
 //! (everything above plus the p3 and Spin v3 interfaces); and the shared [`RedisPool`]. [`Runtime::load`] compiles a component once and pre-instantiates it.
 
+pub(crate) mod pool;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,7 +20,6 @@ use wasmtime::{
     StoreLimitsBuilder, UpdateDeadline,
 };
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
-use wasmtime_wasi_http::handler::ProxyPre;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 use crate::metrics::Metrics;
@@ -102,8 +103,6 @@ pub struct LoadedComponent {
     concurrent: bool,
     /// The pre-instance, for typed exports (embedding API).
     pub instance_pre: InstancePre<HostState>,
-    /// The HTTP handler pre-instance, when the component exports one (p2 or p3).
-    pub proxy_pre: Option<ProxyPre<HostState>>,
     /// The Redis context template every store of this component starts from.
     redis: RedisCtx,
 }
@@ -112,11 +111,6 @@ impl LoadedComponent {
     /// The component's Redis key prefix, when its sandbox is on.
     pub fn redis_prefix(&self) -> Option<&str> {
         self.redis.prefix()
-    }
-
-    /// True for a `wasi:http/handler@0.3` (WASIp3) component.
-    pub fn is_p3(&self) -> bool {
-        matches!(self.proxy_pre, Some(ProxyPre::P3(_)))
     }
 
     /// True when it runs on the engine with component-model-async support (WASIp3, or a
@@ -367,13 +361,6 @@ impl Runtime {
                 (engine, pre, true)
             }
         };
-        let proxy_pre =
-            match wasmtime_wasi_http::p3::bindings::ServicePre::new(instance_pre.clone()) {
-                Ok(pre) => Some(ProxyPre::P3(pre)),
-                Err(_) => wasmtime_wasi_http::p2::bindings::ProxyPre::new(instance_pre.clone())
-                    .ok()
-                    .map(ProxyPre::P2),
-            };
         let redis = RedisCtx::new(
             self.redis.clone(),
             &spec.id,
@@ -387,7 +374,6 @@ impl Runtime {
             engine,
             concurrent,
             instance_pre,
-            proxy_pre,
             redis,
         }))
     }

@@ -9,10 +9,10 @@ use super::{Body, HttpApp, full};
 pub(super) async fn health(app: &HttpApp) -> Response<Body> {
     let components: Vec<serde_json::Value> = app
         .components()
-        .map(|(c, http_entry)| {
+        .map(|(c, http_entry, p3)| {
             serde_json::json!({
                 "id": c.spec.id,
-                "flavour": if c.is_p3() { "wasip3" } else { "wasip2" },
+                "flavour": if p3 { "wasip3" } else { "wasip2" },
                 "engine": if c.is_concurrent() { "concurrent" } else { "plain" },
                 "http_entry": http_entry,
                 "max_instance_reuse": c.spec.settings.max_instance_reuse,

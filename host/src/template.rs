@@ -1,9 +1,108 @@
 //! `{{ name }}` templates, as Spin writes them in component `variables` and
-//! `allowed_outbound_hosts`.
+//! `allowed_outbound_hosts`, the variable-name rules and [`VariableError`].
+//!
+//! A leaf module (it imports nothing from the crate): both [`crate::manifest`] and
+//! [`crate::variables`] use it, and `variables` imports `manifest`, so these could not live in
+//! either without a cycle.
 
 use std::fmt;
 
-use super::{VariableError, check_variable_name};
+/// Everything that can go wrong resolving or reading a variable.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum VariableError {
+    /// The name is not a valid variable name.
+    #[error("invalid variable name {name:?}: {reason}")]
+    InvalidName {
+        /// The name as given.
+        name: String,
+        /// What rule it breaks.
+        reason: String,
+    },
+    /// The name is valid but the component declares no such variable.
+    #[error("variable {name:?} is not defined for this component")]
+    Undefined {
+        /// The name as given.
+        name: String,
+    },
+    /// A `required = true` application variable has no value.
+    #[error(
+        "application variable `{name}` is required but has no value: set the environment \
+         variable {env_var}"
+    )]
+    RequiredWithoutValue {
+        /// The variable's name.
+        name: String,
+        /// The environment variable that would set it.
+        env_var: String,
+    },
+    /// A template is malformed.
+    #[error("invalid template {template:?}: {reason}")]
+    InvalidTemplate {
+        /// The template as written.
+        template: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A template refers to a variable that the application does not declare.
+    #[error("template {template:?} refers to `{name}`, which is not declared in [variables]")]
+    UnknownVariable {
+        /// The template as written.
+        template: String,
+        /// The undeclared name.
+        name: String,
+    },
+}
+
+/// Checks `name` against Spin's rule for variable keys (what a guest may pass to `get` and
+/// what a template may refer to): lowercase ASCII letters, digits and underscores; starts with
+/// a letter; ends with a letter or digit; no `__`.
+pub fn check_variable_name(name: &str) -> Result<(), VariableError> {
+    let reason = if name.is_empty() {
+        Some("must not be empty".to_string())
+    } else if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_'))
+    {
+        Some(format!(
+            "invalid character {bad:?}: variable names may contain only lowercase letters, \
+             digits and underscores"
+        ))
+    } else if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
+        Some("must start with a lowercase ASCII letter".into())
+    } else if name.ends_with('_') {
+        Some("must end with a lowercase ASCII letter or digit".into())
+    } else if name.contains("__") {
+        Some("must not contain consecutive underscores".into())
+    } else {
+        None
+    };
+    match reason {
+        None => Ok(()),
+        Some(reason) => Err(VariableError::InvalidName {
+            name: name.to_string(),
+            reason,
+        }),
+    }
+}
+
+/// Checks a name declared in the manifest (`[variables]` keys and component `variables` keys)
+/// against Spin's manifest rule (`lower_snake_case`): the rules of [`check_variable_name`],
+/// and every `_`-separated word starts with a letter (so `a_1` is refused).
+pub fn check_declared_name(name: &str) -> Result<(), VariableError> {
+    check_variable_name(name)?;
+    if let Some(word) = name
+        .split('_')
+        .find(|word| !word.starts_with(|c: char| c.is_ascii_lowercase()))
+    {
+        return Err(VariableError::InvalidName {
+            name: name.to_string(),
+            reason: format!(
+                "each `_`-separated word must start with a lowercase letter; got {word:?}"
+            ),
+        });
+    }
+    Ok(())
+}
 
 /// One piece of a [`Template`].
 #[derive(Clone, Debug, PartialEq, Eq)]

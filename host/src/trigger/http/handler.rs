@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use wasmtime::component::GuestTaskId;
 use wasmtime::{Store, StoreContextMut};
 use wasmtime_wasi_http::handler::{
-    HandlerState, Instance, ShouldAccept, WorkerExpiration, WorkerState, WorkerStatus,
+    HandlerState, Instance, ProxyPre, ShouldAccept, WorkerExpiration, WorkerState, WorkerStatus,
 };
 
 use crate::engine::{HostState, LoadedComponent, Runtime, http_view};
@@ -24,11 +24,25 @@ pub(super) const TEARDOWN_GRACE: Duration = Duration::from_millis(500);
 pub(crate) struct ComponentHandler {
     runtime: Arc<Runtime>,
     component: Arc<LoadedComponent>,
+    pre: Arc<ProxyPre<HostState>>,
+    p3: bool,
 }
 
 impl ComponentHandler {
-    pub(crate) fn new(runtime: Arc<Runtime>, component: Arc<LoadedComponent>) -> Self {
-        ComponentHandler { runtime, component }
+    /// `pre`: the component's HTTP export; `p3`: whether it is the WASIp3 one (which may serve
+    /// several requests at once).
+    pub(crate) fn new(
+        runtime: Arc<Runtime>,
+        component: Arc<LoadedComponent>,
+        pre: ProxyPre<HostState>,
+        p3: bool,
+    ) -> Self {
+        ComponentHandler {
+            runtime,
+            component,
+            pre: Arc::new(pre),
+            p3,
+        }
     }
 }
 
@@ -44,10 +58,9 @@ impl HandlerState for ComponentHandler {
     > + Send {
         let runtime = self.runtime.clone();
         let component = self.component.clone();
+        let pre = self.pre.clone();
+        let p3 = self.p3;
         async move {
-            let Some(pre) = component.proxy_pre.as_ref() else {
-                wasmtime::bail!("component `{}` exports no HTTP handler", component.spec.id);
-            };
             let mut store = runtime.new_store(&component);
             let settings = &component.spec.settings;
             let instantiate = pre.instantiate_async(&mut store);
@@ -55,7 +68,7 @@ impl HandlerState for ComponentHandler {
                 .await
                 .map_err(|_| wasmtime::format_err!("instantiation timed out"))??;
             // A WASIp2 handler runs one request at a time, whatever the setting says.
-            let max_concurrent = if component.is_p3() {
+            let max_concurrent = if p3 {
                 settings.max_concurrent_per_instance.max(1)
             } else {
                 1
