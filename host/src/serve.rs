@@ -15,6 +15,7 @@ use crate::embedded_redis::{EmbeddedRedis, Hardening};
 use crate::engine::{ComponentSettings, ComponentSpec, LoadedComponent, Runtime};
 use crate::manifest::{ComponentHostSettings, FilesMount, Manifest, TriggerRoute};
 use crate::metrics::Metrics;
+use crate::outbound_http::OutboundLimits;
 use crate::redis::{RedisLimits, RedisPool, RedisPoolConfig};
 use crate::trigger::queue::{WorkerOptions, WorkerReport};
 use crate::trigger::{HttpApp, TriggerLimits};
@@ -45,6 +46,8 @@ pub struct AppOptions {
     /// Serve every component through `wasi:http`, as Spin does, even those that export
     /// `redwasm:http/handler` (overrides their `typed_http`).
     pub wasi_http_only: bool,
+    /// Key-value store label → Redis address, for stores not kept on the host's Redis.
+    pub key_value_addresses: BTreeMap<String, String>,
 }
 
 impl AppOptions {
@@ -58,6 +61,7 @@ impl AppOptions {
             limits: TriggerLimits::default(),
             redis_pool: RedisPoolConfig::default(),
             wasi_http_only: false,
+            key_value_addresses: BTreeMap::new(),
         }
     }
 }
@@ -81,6 +85,13 @@ fn settings(host: &ComponentHostSettings) -> ComponentSettings {
             ..RedisLimits::default()
         },
         trap_on_memory_limit: false,
+        outbound_http: OutboundLimits {
+            connect_timeout: Duration::from_millis(host.outbound_http_timeout_ms),
+            first_byte_timeout: Duration::from_millis(host.outbound_http_timeout_ms),
+            between_bytes_timeout: Duration::from_millis(host.outbound_http_timeout_ms),
+            max_response_bytes: host.max_outbound_response_bytes,
+            max_requests_per_call: host.max_outbound_requests_per_request,
+        },
     }
 }
 
@@ -171,6 +182,8 @@ async fn load_component(
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
         mounts,
+        key_value_stores: component.key_value_stores.clone(),
+        key_value_addresses: options.key_value_addresses.clone(),
         settings,
     };
     let runtime = runtime.clone();
@@ -209,7 +222,11 @@ pub async fn build(options: &AppOptions) -> anyhow::Result<Built> {
         pool_config.script_time_limit = Duration::from_millis(ms);
     }
     let pool = RedisPool::new(pool_config);
-    let redis_address = variables.get(REDIS_ADDRESS_VARIABLE).map(str::to_string);
+    // The host's Redis is the one it was given, whether or not the manifest declares the
+    // `redis_address` variable (Spin apps that only use key-value do not).
+    let redis_address = redis_url
+        .clone()
+        .or_else(|| variables.get(REDIS_ADDRESS_VARIABLE).map(str::to_string));
     if let Some(address) = &redis_address {
         pool.set_host_redis(address)
             .with_context(|| format!("the host's Redis address `{REDIS_ADDRESS_VARIABLE}`"))?;

@@ -172,3 +172,18 @@ pub fn client() -> reqwest::Client {
         .build()
         .expect("http client")
 }
+
+/// Spin's conformance suite: `$SPIN_CONFORMANCE_DIR`, else `../shared/conformance/spin` beside
+/// the repository (where the sessions' shared files live), else
+/// `/work/shared/conformance/spin`.
+pub fn spin_conformance_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("SPIN_CONFORMANCE_DIR") {
+        return PathBuf::from(dir);
+    }
+    let beside =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/spin");
+    if beside.is_dir() {
+        return beside;
+    }
+    PathBuf::from("/work/shared/conformance/spin")
+}

@@ -227,6 +227,9 @@ impl Redwasm {
             variables: VariablesCtx::from_values(variables),
             environment: Vec::new(),
             mounts: Vec::new(),
+            // An embedded component may use the `default` store, on the embedding's Redis.
+            key_value_stores: vec!["default".to_string()],
+            key_value_addresses: Default::default(),
             settings,
         };
         let runtime = self.runtime.clone();

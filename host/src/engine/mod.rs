@@ -8,6 +8,7 @@
 
 pub(crate) mod pool;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,9 +21,11 @@ use wasmtime::{
     StoreLimitsBuilder, UpdateDeadline,
 };
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::kv::{KvCtx, KvCtxView};
 use crate::metrics::Metrics;
+use crate::outbound_http::{OutboundClient, OutboundHooks, OutboundHttpCtx, OutboundLimits};
 use crate::redis::{RedisCtx, RedisCtxView, RedisLimits, RedisPool};
 use crate::variables::VariablesCtx;
 
@@ -55,6 +58,8 @@ pub struct ComponentSettings {
     /// growth returning -1 to the guest), so the host can tell a job that hit the memory limit
     /// from other traps. On for queue workers.
     pub trap_on_memory_limit: bool,
+    /// Caps on outbound HTTP (timeouts, response size, requests per call).
+    pub outbound_http: OutboundLimits,
 }
 
 impl Default for ComponentSettings {
@@ -70,6 +75,7 @@ impl Default for ComponentSettings {
             typed_http: true,
             redis_limits: RedisLimits::default(),
             trap_on_memory_limit: false,
+            outbound_http: OutboundLimits::default(),
         }
     }
 }
@@ -89,6 +95,10 @@ pub struct ComponentSpec {
     pub environment: Vec<(String, String)>,
     /// Read-only directory mounts: (host directory, guest path) (`files` in the manifest).
     pub mounts: Vec<(PathBuf, String)>,
+    /// Key-value store labels it may open (`key_value_stores` in the manifest).
+    pub key_value_stores: Vec<String>,
+    /// Label → Redis address for stores the host keeps elsewhere than its own Redis.
+    pub key_value_addresses: BTreeMap<String, String>,
     /// Host settings.
     pub settings: ComponentSettings,
 }
@@ -105,6 +115,10 @@ pub struct LoadedComponent {
     pub instance_pre: InstancePre<HostState>,
     /// The Redis context template every store of this component starts from.
     redis: RedisCtx,
+    /// Its key-value stores.
+    kv: KvCtx,
+    /// Its outbound HTTP rules.
+    outbound_http: OutboundHttpCtx,
 }
 
 impl LoadedComponent {
@@ -125,8 +139,9 @@ pub struct HostState {
     table: ResourceTable,
     wasi: WasiCtx,
     http: WasiHttpCtx,
-    outbound_http: OutboundHttpPolicy,
+    outbound_http: OutboundHooks,
     redis: RedisCtx,
+    kv: KvCtx,
     variables: VariablesCtx,
     limits: StoreLimits,
 }
@@ -136,6 +151,7 @@ impl HostState {
     /// per-call Redis budget is full again.
     pub fn begin_call(&mut self) {
         self.redis.begin_call();
+        self.outbound_http.begin_call();
     }
 }
 
@@ -160,31 +176,6 @@ pub fn http_view(state: &mut HostState) -> WasiHttpCtxView<'_> {
         ctx: &mut state.http,
         table: &mut state.table,
         hooks: &mut state.outbound_http,
-    }
-}
-
-/// Outgoing `wasi:http` requests: denied. Components reach Redis through the Redis
-/// capability; arbitrary egress would bypass `allowed_outbound_hosts`.
-struct OutboundHttpPolicy;
-
-impl WasiHttpHooks for OutboundHttpPolicy {
-    fn send_request(
-        &mut self,
-        _request: http::Request<wasmtime_wasi_http::WasiBody>,
-        _options: Option<wasmtime_wasi_http::RequestOptions>,
-        _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-    ) -> Box<
-        dyn Future<
-                Output = Result<
-                    (
-                        http::Response<wasmtime_wasi_http::WasiBody>,
-                        Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-                    ),
-                    wasmtime_wasi_http::Error,
-                >,
-            > + Send,
-    > {
-        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
     }
 }
 
@@ -258,14 +249,22 @@ impl Flavour {
         fn variables_view(s: &mut HostState) -> &mut VariablesCtx {
             &mut s.variables
         }
+        fn kv_view(s: &mut HostState) -> KvCtxView<'_> {
+            KvCtxView {
+                ctx: &s.kv,
+                table: &mut s.table,
+            }
+        }
         if concurrent {
             wasmtime_wasi::p3::add_to_linker(&mut linker).map_err(anyhow_err)?;
             wasmtime_wasi_http::p3::add_to_linker(&mut linker).map_err(anyhow_err)?;
             crate::redis::add_to_linker(&mut linker, redis_view).map_err(anyhow_err)?;
             crate::variables::add_to_linker(&mut linker, variables_view).map_err(anyhow_err)?;
+            crate::kv::add_to_linker(&mut linker, kv_view).map_err(anyhow_err)?;
         } else {
             crate::redis::add_v2_to_linker(&mut linker, redis_view).map_err(anyhow_err)?;
             crate::variables::add_v2_to_linker(&mut linker, variables_view).map_err(anyhow_err)?;
+            crate::kv::add_v2_to_linker(&mut linker, kv_view).map_err(anyhow_err)?;
         }
         Ok(Flavour { engine, linker })
     }
@@ -290,6 +289,8 @@ pub struct Runtime {
     /// WASIp3 components, and WASIp2 ones importing an async (v3) Spin interface.
     concurrent: Flavour,
     redis: Arc<RedisPool>,
+    /// The one pooled HTTP client every component's outbound requests go through.
+    outbound: OutboundClient,
     metrics: Arc<Metrics>,
     stop_ticker: Arc<AtomicBool>,
 }
@@ -323,6 +324,7 @@ impl Runtime {
             plain,
             concurrent,
             redis,
+            outbound: OutboundClient::new(),
             metrics,
             stop_ticker,
         })
@@ -331,6 +333,11 @@ impl Runtime {
     /// The shared Redis pool.
     pub fn redis(&self) -> &Arc<RedisPool> {
         &self.redis
+    }
+
+    /// The pooled outbound HTTP client.
+    pub fn outbound_http(&self) -> &OutboundClient {
+        &self.outbound
     }
 
     /// The process metrics.
@@ -369,12 +376,25 @@ impl Runtime {
         )
         .map_err(|e| anyhow::anyhow!("component `{}`: {e}", spec.id))?
         .with_limits(spec.settings.redis_limits.clone());
+        let kv = KvCtx::new(
+            redis.clone(),
+            spec.key_value_stores.iter().cloned(),
+            spec.key_value_addresses.clone(),
+        );
+        let outbound_http = OutboundHttpCtx::new(
+            &spec.id,
+            &spec.allowed_outbound_hosts,
+            spec.settings.outbound_http.clone(),
+        )
+        .map_err(|e| anyhow::anyhow!("component `{}`: {e}", spec.id))?;
         Ok(Arc::new(LoadedComponent {
             spec,
             engine,
             concurrent,
             instance_pre,
             redis,
+            kv,
+            outbound_http,
         }))
     }
 
@@ -396,12 +416,14 @@ impl Runtime {
             .instances(64)
             .trap_on_grow_failure(component.spec.settings.trap_on_memory_limit)
             .build();
+        let redis = component.redis.for_store();
         let state = HostState {
             table: ResourceTable::new(),
             wasi,
             http: WasiHttpCtx::new(),
-            outbound_http: OutboundHttpPolicy,
-            redis: component.redis.for_store(),
+            outbound_http: component.outbound_http.hooks(self.outbound.clone()),
+            redis: redis.clone(),
+            kv: component.kv.for_store(redis),
             variables: component.spec.variables.clone(),
             limits,
         };

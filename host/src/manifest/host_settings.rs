@@ -159,6 +159,13 @@ pub struct ComponentHostSettings {
     pub max_redis_commands_per_request: u64,
     /// Bytes one request may move to and from Redis. Default 64 MiB.
     pub max_redis_bytes_per_request: u64,
+    /// Cap on each outbound HTTP timeout the guest may ask for (connect, first byte, between
+    /// bytes), and what it gets when it asks for none, in milliseconds. Default 30000.
+    pub outbound_http_timeout_ms: u64,
+    /// Largest outbound HTTP response body the guest may read, in bytes. Default 16 MiB.
+    pub max_outbound_response_bytes: u64,
+    /// Outbound HTTP requests one request (or job) may make. Default 64.
+    pub max_outbound_requests_per_request: usize,
 }
 
 impl Default for ComponentHostSettings {
@@ -176,6 +183,9 @@ impl Default for ComponentHostSettings {
             max_redis_blocking: 4,
             max_redis_commands_per_request: 10_000,
             max_redis_bytes_per_request: 64 * 1024 * 1024,
+            outbound_http_timeout_ms: 30_000,
+            max_outbound_response_bytes: 16 * 1024 * 1024,
+            max_outbound_requests_per_request: 64,
         }
     }
 }
@@ -196,6 +206,10 @@ impl ComponentHostSettings {
                 settings.max_concurrent_per_instance == 0,
             ),
             ("request_timeout_ms", settings.request_timeout_ms == 0),
+            (
+                "outbound_http_timeout_ms",
+                settings.outbound_http_timeout_ms == 0,
+            ),
             ("max_redis_write_bytes", settings.max_redis_write_bytes == 0),
             ("max_redis_blocking", settings.max_redis_blocking == 0),
             (

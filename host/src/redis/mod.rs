@@ -296,6 +296,12 @@ impl RedisCtx {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return Err(RedisError::InvalidAddress);
         }
+        self.connect(address)
+    }
+
+    /// The component's connection to `address` (already admitted), failing fast when it is
+    /// known to be down.
+    fn connect(&self, address: &str) -> Result<Connection, RedisError> {
         let endpoint = self
             .pool
             .endpoint_for(&self.component, self.prefix(), address)
@@ -307,6 +313,24 @@ impl RedisCtx {
             }),
             Err(f) => Err(self.failed(f)),
         }
+    }
+
+    /// A connection to `address` (the host's Redis when `None`) that the host's configuration
+    /// chose, not the guest: no allow-list check. Keys stay in the component's namespace.
+    pub fn open_configured(&self, address: Option<&str>) -> Result<Connection, RedisError> {
+        let address = match address {
+            Some(address) => address.to_string(),
+            None => self
+                .pool
+                .host_address()
+                .ok_or_else(|| RedisError::Other("the host has no Redis configured".to_string()))?,
+        };
+        self.connect(&address)
+    }
+
+    /// The component's id.
+    pub fn component(&self) -> &str {
+        &self.component
     }
 
     fn failed(&self, failure: Failure) -> RedisError {

@@ -197,6 +197,8 @@ pub struct RedisPool {
 
 /// The host's own Redis.
 struct HostRedis {
+    /// The address as the host was given it (credentials included).
+    address: String,
     /// The canonical target (`redis://host:port`, `unix:///path`).
     target: String,
     info: redis::ConnectionInfo,
@@ -341,6 +343,7 @@ impl RedisPool {
         .map_err(|f| anyhow::anyhow!(failure_text(&f)))?;
         let admin = self.new_endpoint(redact(address), client, None, None, false);
         *self.host.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(HostRedis {
+            address: address.to_string(),
             target: canonical.target,
             info: canonical.info,
             admin,
@@ -350,6 +353,11 @@ impl RedisPool {
 
     fn host(&self) -> Option<Arc<HostRedis>> {
         self.host.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The host's own Redis address, when one is declared.
+    pub(crate) fn host_address(&self) -> Option<String> {
+        self.host().map(|h| h.address.clone())
     }
 
     /// The host's admin endpoint, when a host Redis is declared.

@@ -89,6 +89,10 @@ fn http_export(component: &LoadedComponent) -> Option<ProxyPre<HostState>> {
     }
 }
 
+/// Marks a response the component wrote (as opposed to one the host answered itself).
+#[derive(Clone, Copy)]
+struct FromComponent;
+
 /// How a component's requests are run.
 enum Handler {
     /// A WASIp2 component on the plain engine.
@@ -181,14 +185,15 @@ impl HttpApp {
         client: SocketAddr,
         local: SocketAddr,
     ) -> Response<Body> {
-        let mut request = request;
         let correlation_id = correlation_id(&request);
-        // The component sees the same id the host logs and echoes.
-        if let Ok(value) = HeaderValue::from_str(&correlation_id) {
-            request.headers_mut().insert(CORRELATION_ID, value);
-        }
-        let mut response = self.dispatch(request, client, local).await;
-        if !response.headers().contains_key(CORRELATION_ID)
+        let span = tracing::debug_span!("request", correlation_id = %correlation_id);
+        let _entered = span.enter();
+        let mut response = self.dispatch(request, &correlation_id, client, local).await;
+        // A component's response reaches the client as the component wrote it (our own
+        // components set `X-Correlation-Id` themselves, under Spin too); only the host's own
+        // answers (404, 503, 504, /health, ...) get the id from here.
+        if response.extensions().get::<FromComponent>().is_none()
+            && !response.headers().contains_key(CORRELATION_ID)
             && let Ok(value) = HeaderValue::from_str(&correlation_id)
         {
             response.headers_mut().insert(CORRELATION_ID, value);
@@ -199,6 +204,7 @@ impl HttpApp {
     async fn dispatch(
         &self,
         mut request: Request<Incoming>,
+        correlation_id: &str,
         client: SocketAddr,
         local: SocketAddr,
     ) -> Response<Body> {
@@ -241,6 +247,13 @@ impl HttpApp {
             Handler::Direct(direct) => direct.needs_spin_context(),
             Handler::Proxy(_) => true,
         };
+        // A typed guest that reads `x-correlation-id` gets the id the host logs, generated
+        // when the client sent none; a wasi:http guest sees the client's headers unchanged.
+        if matches!(&served.handler, Handler::Direct(direct) if direct.is_typed())
+            && let Ok(value) = HeaderValue::from_str(correlation_id)
+        {
+            request.headers_mut().insert(CORRELATION_ID, value);
+        }
         if spin_context {
             add_spin_context(&mut request, &matched, client, local);
         }
@@ -282,7 +295,10 @@ impl HttpApp {
             body_too_large(limit)
         } else {
             match result {
-                Ok(Ok(response)) => response,
+                Ok(Ok(mut response)) => {
+                    response.extensions_mut().insert(FromComponent);
+                    response
+                }
                 Ok(Err(failure)) if started.elapsed() >= settings.request_timeout => {
                     if let Failure::Instantiation(error)
                     | Failure::Component(error)
