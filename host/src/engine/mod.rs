@@ -2,9 +2,12 @@
 //!
 //! One [`Runtime`] per process: two pooling-allocator engines with epoch interruption (a
 //! ticker thread advances the epochs, so a guest in a busy loop yields and can be timed out),
-//! each with a linker: a plain one for WASIp2 components (WASI p2, `wasi:http` p2, Spin's
-//! Redis v2 and variables v2) and one with component-model-async for WASIp3 components
-//! (everything above plus the p3 and Spin v3 interfaces); and the shared [`RedisPool`]. [`Runtime::load`] compiles a component once and pre-instantiates it.
+//! each with a linker: a plain one for WASIp2 components (WASI p2, `wasi:http` p2 with
+//! outbound requests, Spin's Redis, variables and key-value v2) and one with
+//! component-model-async for WASIp3 components (everything above plus the p3 and Spin v3
+//! interfaces); the shared [`RedisPool`] and outbound HTTP client. [`Runtime::load`] compiles a
+//! component once and pre-instantiates it. The engine knows no trigger: `pool` is the instance
+//! pool every trigger (and `redwasm::embed`) calls through.
 
 pub(crate) mod pool;
 

@@ -22,7 +22,7 @@ mod allowed;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -148,7 +148,7 @@ impl OutboundHttpCtx {
         OutboundHooks {
             ctx: self.clone(),
             client,
-            sent: Arc::new(AtomicUsize::new(0)),
+            sent: 0,
         }
     }
 }
@@ -158,17 +158,17 @@ pub struct OutboundHooks {
     ctx: OutboundHttpCtx,
     client: OutboundClient,
     /// Requests sent in the current call.
-    sent: Arc<AtomicUsize>,
+    sent: usize,
 }
 
 impl OutboundHooks {
     /// A new call begins: its request budget is full again.
-    pub fn begin_call(&self) {
-        self.sent.store(0, Ordering::Relaxed);
+    pub fn begin_call(&mut self) {
+        self.sent = 0;
     }
 
     /// Checks `uri` against the rules and the per-call budget.
-    fn admit(&self, uri: &Uri) -> Result<(), Error> {
+    fn admit(&mut self, uri: &Uri) -> Result<(), Error> {
         let scheme = uri.scheme_str().unwrap_or("https").to_ascii_lowercase();
         let host = uri
             .host()
@@ -185,10 +185,11 @@ impl OutboundHooks {
             return Err(Error::HttpRequestDenied);
         }
         let limit = self.ctx.limits.max_requests_per_call;
-        if self.sent.fetch_add(1, Ordering::Relaxed) >= limit {
+        if self.sent >= limit {
             tracing::warn!(component = %id, limit, "outbound HTTP denied: too many requests in one call");
             return Err(Error::ConnectionLimitReached);
         }
+        self.sent += 1;
         Ok(())
     }
 }
@@ -517,7 +518,7 @@ mod tests {
             ..OutboundLimits::default()
         };
         let ctx = OutboundHttpCtx::new("c", &["http://example.com".to_string()], limits).unwrap();
-        let hooks = ctx.hooks(OutboundClient::new());
+        let mut hooks = ctx.hooks(OutboundClient::new());
         let ok: Uri = "http://example.com/x".parse().unwrap();
         assert!(hooks.admit(&ok).is_ok());
         assert!(hooks.admit(&ok).is_ok());

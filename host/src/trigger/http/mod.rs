@@ -186,8 +186,6 @@ impl HttpApp {
         local: SocketAddr,
     ) -> Response<Body> {
         let correlation_id = correlation_id(&request);
-        let span = tracing::debug_span!("request", correlation_id = %correlation_id);
-        let _entered = span.enter();
         let mut response = self.dispatch(request, &correlation_id, client, local).await;
         // A component's response reaches the client as the component wrote it (our own
         // components set `X-Correlation-Id` themselves, under Spin too); only the host's own
