@@ -9,6 +9,11 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
 
 pub use redwasm_testkit::RedisServer;
 
@@ -186,4 +191,90 @@ pub fn spin_conformance_dir() -> PathBuf {
         return beside;
     }
     PathBuf::from("/work/shared/conformance/spin")
+}
+
+/// A local server: `/` and `/echo` answer with the request body (Spin's `http-echo` service),
+/// `/hello` (and any other path) with `Hello, world!`, `/slow` waits 5 s before answering, `/huge` sends
+/// 4 MiB, `/redirect?to=URL` answers 302 to URL. Counts TCP connections and requests.
+pub struct Upstream {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    /// TCP connections accepted.
+    pub connections: Arc<AtomicUsize>,
+    /// Requests served.
+    pub requests: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Upstream {
+    /// Starts it on a random loopback port.
+    pub async fn start() -> Upstream {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let requests = Arc::new(AtomicUsize::new(0));
+        let (conns, reqs) = (connections.clone(), requests.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                conns.fetch_add(1, Ordering::Relaxed);
+                let reqs = reqs.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(
+                        move |request: hyper::Request<hyper::body::Incoming>| {
+                            reqs.fetch_add(1, Ordering::Relaxed);
+                            async move {
+                                let (parts, body) = request.into_parts();
+                                let body = body.collect().await?.to_bytes();
+                                let path = parts.uri.path().to_string();
+                                let query = parts.uri.query().unwrap_or("").to_string();
+                                let response =
+                                    match path.as_str() {
+                                        "/slow" => {
+                                            tokio::time::sleep(Duration::from_secs(5)).await;
+                                            hyper::Response::new(Full::new(Bytes::from("late")))
+                                        }
+                                        "/huge" => hyper::Response::new(Full::new(Bytes::from(
+                                            vec![b'x'; 4 * 1024 * 1024],
+                                        ))),
+                                        "/redirect" => hyper::Response::builder()
+                                            .status(302)
+                                            .header("location", query.trim_start_matches("to="))
+                                            .body(Full::new(Bytes::from("moved")))
+                                            .unwrap(),
+                                        "/" | "/echo" => hyper::Response::new(Full::new(body)),
+                                        _ => hyper::Response::new(Full::new(Bytes::from(
+                                            "Hello, world!",
+                                        ))),
+                                    };
+                                Ok::<_, hyper::Error>(response)
+                            }
+                        },
+                    );
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Upstream {
+            port,
+            connections,
+            requests,
+            task,
+        }
+    }
+
+    /// `http://127.0.0.1:<port>` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }

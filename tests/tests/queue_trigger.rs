@@ -12,12 +12,18 @@ use serde_json::{Value, json};
 const WASM_DIR: &str = env!("REDWASM_TEST_COMPONENTS_DIR");
 
 /// Queue `work` → the example worker (4 at once); queue `poison` → the hostile probe (one at
-/// a time, 32 MiB of memory, 300 ms drain).
+/// a time, 32 MiB of memory, 300 ms drain, outbound HTTP to 127.0.0.1).
 fn manifest() -> String {
     let wasm = |file: &str| serde_json::to_string(&format!("{WASM_DIR}/{file}")).unwrap();
     let component = |id: &str, file: &str, tool: &str| {
+        // The hostile probe may also reach HTTP servers on 127.0.0.1 (its `fetch` jobs).
+        let http = if id == "hostile" {
+            ", \"http://127.0.0.1:*\""
+        } else {
+            ""
+        };
         format!(
-            "[component.{id}]\nsource = {}\nallowed_outbound_hosts = [\"{{{{ redis_address }}}}\"]\n\
+            "[component.{id}]\nsource = {}\nallowed_outbound_hosts = [\"{{{{ redis_address }}}}\"{http}]\n\
              [component.{id}.variables]\nredis_address = \"{{{{ redis_address }}}}\"\n\
              [component.{id}.tool.redwasm]\n{tool}\n",
             wasm(file)
@@ -315,4 +321,50 @@ async fn schedules_fire_through_the_trigger() {
         assert!(Instant::now() < deadline, "{stats}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A job reaches outbound HTTP through the same capability as an HTTP request: allowed hosts
+/// answer, others are denied before the network and the job fails with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn jobs_make_outbound_http_requests_under_the_allow_list() {
+    let upstream = redwasm_tests::Upstream::start().await;
+    let w = Workers::start().await;
+    let id = w
+        .enqueue(
+            "poison",
+            json!({"type": "fetch", "payload": {"url": upstream.url("/hello")}}),
+        )
+        .await;
+    let job = w.finished("poison", &id).await;
+    assert_eq!(job["status"], "completed", "{job}");
+    let result: Value = match &job["result"] {
+        Value::String(text) => serde_json::from_str(text).unwrap(),
+        other => other.clone(),
+    };
+    assert_eq!(result["status"], 200, "{job}");
+    assert_eq!(result["body"], "Hello, world!", "{job}");
+
+    // `localhost` is not in the list (only 127.0.0.1 is): denied, nothing sent.
+    let served = upstream.requests.load(std::sync::atomic::Ordering::Relaxed);
+    let denied = w
+        .enqueue(
+            "poison",
+            json!({"type": "fetch", "max_attempts": 1, "payload": {
+                "url": format!("http://localhost:{}/hello", upstream.port)
+            }}),
+        )
+        .await;
+    let job = w.finished("poison", &denied).await;
+    assert_eq!(job["status"], "dead", "{job}");
+    assert!(
+        job["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("HttpRequestDenied"),
+        "{job}"
+    );
+    assert_eq!(
+        upstream.requests.load(std::sync::atomic::Ordering::Relaxed),
+        served
+    );
 }

@@ -13,9 +13,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use redwasm_tests::{RedisServer, TestHost};
+use redwasm_tests::{RedisServer, TestHost, Upstream};
 use serde_json::Value;
 
 /// The suite's tests this file runs, one `#[tokio::test]` each. `every_suite_test_is_run`
@@ -48,53 +46,6 @@ fn every_suite_test_is_run() {
         found, listed,
         "the suite's tests and the ones this file runs differ"
     );
-}
-
-/// A local server answering every request with its body (Spin's `http-echo` service), and
-/// the number of TCP connections it accepted.
-struct EchoServer {
-    port: u16,
-    connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl EchoServer {
-    async fn start() -> EchoServer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let counter = connections.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(
-                        |request: hyper::Request<hyper::body::Incoming>| async move {
-                            let body = request.into_body().collect().await?.to_bytes();
-                            Ok::<_, hyper::Error>(hyper::Response::new(Full::<Bytes>::new(body)))
-                        },
-                    );
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        EchoServer {
-            port,
-            connections,
-            task,
-        }
-    }
-}
-
-impl Drop for EchoServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 /// Fills `%{source=NAME}` and `%{port=N}` in `text`; `ports` maps a port the suite names to
@@ -149,7 +100,7 @@ async fn run(name: &str) {
                 _redis_service = Some(redis);
             }
             Some("http-echo") => {
-                let server = EchoServer::start().await;
+                let server = Upstream::start().await;
                 ports.push((80, server.port));
                 echo = Some(server);
             }

@@ -44,7 +44,7 @@ fn manifest(redis_url: &str, tool: &str) -> String {
         "spin_manifest_version = 2\n\n[application]\nname = \"p3-tests\"\nversion = \"0.1.0\"\n\n\
          [variables]\nredis_address = {{ default = \"redis://127.0.0.1:6379\" }}\n\n\
          [[trigger.http]]\nroute = \"/p3/...\"\ncomponent = \"p3\"\n\n\
-         [component.p3]\nsource = {source}\n\
+         [component.p3]\nsource = {source}\nkey_value_stores = [\"default\"]\n\
          allowed_outbound_hosts = [\"{{{{ redis_address }}}}\"]\n\
          [component.p3.variables]\nredis_address = {redis}\n\
          [component.p3.tool.redwasm]\n{tool}\n"
@@ -252,4 +252,31 @@ async fn with_one_request_per_instance_the_pair_is_served_side_by_side() {
         "redwasm_instances_created_total{component=\"p3\"}",
     );
     assert!(created >= 2, "at least two instances, saw {created}");
+}
+
+/// `spin:key-value@3.0.0`: the store works from a WASIp3 guest, `get-keys` streams exactly
+/// that store's keys, and an undeclared store is `AccessDenied`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_value_v3_works_and_undeclared_stores_are_denied() {
+    let p3 = P3::start("").await;
+    let body = p3.get_json("/p3/kv/default").await;
+    assert_eq!(
+        body,
+        serde_json::json!({"exists_a": false, "b": "2", "keys": ["b"]})
+    );
+    let response = p3
+        .http
+        .get(p3.host.url("/p3/kv/other"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 502);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("AccessDenied"),
+        "{body}"
+    );
 }

@@ -14,6 +14,8 @@
 //! Both slow routes answer `{"waited_ms","in_flight_max","instance","popped"}`:
 //! `in_flight_max` is the largest number of requests this instance had in progress at once
 //! while the request waited, so two overlapping requests in one instance see 2.
+//! - `GET …/kv/{label}`: on store `label` (`spin:key-value@3.0.0`): set `a`, set `b`, delete
+//!   `a`, then `{"exists_a","b","keys"}`; 502 `{"error"}` (e.g. `AccessDenied`).
 //! - `GET …/info`: `{"instance","requests","in_flight"}`.
 
 #![deny(missing_docs)]

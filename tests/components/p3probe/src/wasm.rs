@@ -114,6 +114,34 @@ async fn handle(request: Request) -> impl IntoResponse {
                 Err(e) => json(502, serde_json::json!({ "error": e.to_string() })),
             }
         }
+        ["kv", label] => {
+            // set a=1, set b=2, delete a, then every key and b's value, all through
+            // `spin:key-value@3.0.0` (`get-keys` is a stream and a future).
+            let store = match spin_sdk::key_value::Store::open(*label).await {
+                Ok(store) => store,
+                Err(e) => return json(502, serde_json::json!({ "error": format!("{e:?}") })),
+            };
+            let steps = async {
+                store.set("a", b"1").await?;
+                store.set("b", b"2").await?;
+                store.delete("a").await?;
+                let exists_a = store.exists("a").await?;
+                let b = store.get("b").await?;
+                let keys = store.get_keys().await.collect().await?;
+                Ok::<_, spin_sdk::key_value::Error>((exists_a, b, keys))
+            };
+            match steps.await {
+                Ok((exists_a, b, keys)) => json(
+                    200,
+                    serde_json::json!({
+                        "exists_a": exists_a,
+                        "b": b.map(|v| String::from_utf8_lossy(&v).into_owned()),
+                        "keys": keys,
+                    }),
+                ),
+                Err(e) => json(502, serde_json::json!({ "error": format!("{e:?}") })),
+            }
+        }
         ["info"] | ["info", ..] => json(
             200,
             serde_json::json!({

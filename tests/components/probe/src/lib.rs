@@ -20,6 +20,10 @@
 //!   `{"count":N,"instance":"<id>"}` (observes instance reuse).
 //! - `POST …/echo`: streams the body and returns its length; 400 naming the error when the
 //!   body cannot be read (e.g. the host's body limit).
+//! - `GET …/fetch?url=URL&n=N`: N outbound GETs of URL (`wasi:http`); 200
+//!   `{"statuses":[..],"bytes":total}`, or 502 with the guest-visible error (`HttpRequestDenied`).
+//! - `GET …/kv?label=L&op=set|get|delete|exists|keys&key=K&value=V`: `fermyon:spin/key-value`;
+//!   200 JSON, or 502 with the guest-visible error (`AccessDenied`).
 //! - `GET …/headers`: the request headers it was given among `x-probe` and `spin-path-info`
 //!   (the typed entry point declares exactly these two), as `[[name, value], ...]`.
 

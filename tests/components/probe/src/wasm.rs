@@ -147,11 +147,86 @@ fn answer(
             Ok(body) => json(200, serde_json::json!({ "length": body.len() })),
             Err(error) => text(400, format!("body could not be read: {error}")),
         },
+        ("GET", "fetch") => {
+            let url = query_param(query, "url").unwrap_or_default();
+            let n = query_param(query, "n")
+                .and_then(|v| v.parse::<u32>().ok())
+                .unwrap_or(1);
+            let mut statuses = Vec::new();
+            let mut bytes = 0usize;
+            for _ in 0..n {
+                match fetch(&url) {
+                    Ok((status, body)) => {
+                        statuses.push(status);
+                        bytes += body.len();
+                    }
+                    Err(error) => return text(502, error),
+                }
+            }
+            json(
+                200,
+                serde_json::json!({ "statuses": statuses, "bytes": bytes }),
+            )
+        }
+        ("GET", "kv") => kv(query),
         ("POST", "redis") => match body {
             Ok(body) => redis(&body),
             Err(error) => text(400, format!("body could not be read: {error}")),
         },
         _ => text(404, format!("no probe `{probe}` for this method")),
+    }
+}
+
+/// `name`'s value in a query string (no percent-decoding but `%3A`/`%2F`, enough for URLs).
+fn query_param(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|kv| {
+        kv.strip_prefix(name)
+            .and_then(|rest| rest.strip_prefix('='))
+            .map(|v| v.replace("%3A", ":").replace("%2F", "/"))
+    })
+}
+
+/// One outbound GET through `wasi:http/outgoing-handler`: (status, body) or the error text.
+fn fetch(url: &str) -> Result<(u16, Vec<u8>), String> {
+    let request = spin_sdk::http::Request::get(url);
+    let response: Result<spin_sdk::http::Response, _> =
+        spin_sdk::http::run(spin_sdk::http::send(request));
+    match response {
+        Ok(response) => Ok((*response.status(), response.into_body())),
+        Err(error) => Err(format!("{error:?}")),
+    }
+}
+
+/// `GET …/kv?label=L&op=set|get|delete|exists|keys&key=K&value=V` on
+/// `fermyon:spin/key-value`: 200 JSON, or 502 with the guest-visible error.
+fn kv(query: &str) -> Answer {
+    use spin_sdk::key_value::Store;
+    let label = query_param(query, "label").unwrap_or_else(|| "default".into());
+    let key = query_param(query, "key").unwrap_or_default();
+    let store = match Store::open(&label) {
+        Ok(store) => store,
+        Err(error) => return text(502, format!("{error:?}")),
+    };
+    let outcome = match query_param(query, "op").as_deref() {
+        Some("set") => {
+            let value = query_param(query, "value").unwrap_or_default();
+            store
+                .set(&key, value.as_bytes())
+                .map(|()| serde_json::json!({}))
+        }
+        Some("get") => store.get(&key).map(
+            |v| serde_json::json!({ "value": v.map(|v| String::from_utf8_lossy(&v).into_owned()) }),
+        ),
+        Some("delete") => store.delete(&key).map(|()| serde_json::json!({})),
+        Some("exists") => store
+            .exists(&key)
+            .map(|e| serde_json::json!({ "exists": e })),
+        Some("keys") => store.get_keys().map(|k| serde_json::json!({ "keys": k })),
+        other => return text(400, format!("unknown op {other:?}")),
+    };
+    match outcome {
+        Ok(body) => json(200, body),
+        Err(error) => text(502, format!("{error:?}")),
     }
 }
 
@@ -281,7 +356,8 @@ hostile::export!(Hostile with_types_in hostile);
 
 /// A hostile `redwasm:queue/handler` export, for the queue trigger's poison tests. Job types:
 /// `loop` never returns, `alloc` allocates without bound, `trap` traps, `sleep` blocks for
-/// `payload.ms`, `fail` fails; anything else succeeds with `{"ok": true}`.
+/// `payload.ms`, `fail` fails, `fetch` GETs `payload.url` (outbound HTTP from a job); anything
+/// else succeeds with `{"ok": true}`.
 mod hostile_worker {
     wit_bindgen::generate!({
         path: "../../../wit/queue-0.1.0.wit",
@@ -320,6 +396,19 @@ impl hostile_handler::Guest for HostileWorker {
             "fail" => Err(hostile_handler::JobError::Failed(
                 "probe: failing on purpose".into(),
             )),
+            "fetch" => {
+                let url = payload["url"].as_str().unwrap_or_default();
+                match fetch(url) {
+                    Ok((status, body)) => Ok(Some(
+                        serde_json::json!({
+                            "status": status,
+                            "body": String::from_utf8_lossy(&body),
+                        })
+                        .to_string(),
+                    )),
+                    Err(error) => Err(hostile_handler::JobError::Failed(error)),
+                }
+            }
             _ => Ok(Some(
                 serde_json::json!({ "ok": true, "attempt": job.attempt }).to_string(),
             )),
