@@ -152,3 +152,69 @@ max_outbound_response_bytes = 1048576",
     assert_eq!(fetch(&host, &upstream.url("/hello")).await.0, 200);
     host.stop().await.unwrap();
 }
+
+/// The probe at `/probe/...` with `allowed_outbound_hosts`.
+async fn probe_host(allowed: &str) -> (TestHost, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let source = concat!(env!("REDWASM_TEST_COMPONENTS_DIR"), "/redwasm_probe.wasm");
+    let manifest = format!(
+        "spin_manifest_version = 2\n[application]\nname = \"self\"\n\n\
+         [[trigger.http]]\nroute = \"/probe/...\"\ncomponent = \"probe\"\n\n\
+         [component.probe]\nsource = {source:?}\nallowed_outbound_hosts = [{allowed}]\n"
+    );
+    let path = dir.path().join("spin.toml");
+    std::fs::write(&path, manifest).unwrap();
+    let data = dir.path().join("redis");
+    let host = TestHost::start_on(RedisServer::start(), |options| {
+        options.manifest = path;
+        options.redis_data_dir = data;
+    })
+    .await;
+    (host, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn self_requests_reach_the_apps_own_routes_in_process() {
+    let (host, _dir) = probe_host("\"http://self\"").await;
+    let response = reqwest::get(host.url("/probe/fetch?url=http://self/probe/count&n=3"))
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body = response.text().await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["statuses"], serde_json::json!([200, 200, 200]));
+
+    // A component calling itself forever is stopped by the host, which stays up.
+    let started = std::time::Instant::now();
+    let response = reqwest::get(host.url("/probe/loop")).await.unwrap();
+    assert_eq!(response.status().as_u16(), 502);
+    let body = response.text().await.unwrap();
+    assert!(body.contains("LoopDetected"), "{body}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        reqwest::get(host.url("/probe/count"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    host.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn self_requests_need_http_self_in_the_allow_list() {
+    let upstream = Upstream::start().await;
+    let (host, _dir) = probe_host(&format!("\"http://127.0.0.1:{}\"", upstream.port)).await;
+    let response = reqwest::get(host.url("/probe/fetch?url=http://self/probe/count"))
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 502);
+    let body = response.text().await.unwrap();
+    assert!(body.contains("HttpRequestDenied"), "{body}");
+    host.stop().await.unwrap();
+}

@@ -14,15 +14,20 @@
 //! # Choices
 //! - Redirects are not followed (as in wasi:http everywhere): the guest sees the 3xx, and a
 //!   request it then makes to the new location is checked like any other.
-//! - `self` (the app's own routes) is not served yet: such a request is denied.
+//! - `self` (the app's own routes, `http://self/...`, `http://self.alt/...` or spin-sdk's
+//!   host-less `http://:80/...`) is served in-process by the HTTP trigger that registered
+//!   itself ([`OutboundClient::set_self_routes`]), without a network hop, when the component's
+//!   `allowed_outbound_hosts` has `http://self` (or `*://*:*`). At most
+//!   [`MAX_SELF_REQUESTS_IN_FLIGHT`] run at once, so a component calling itself in a loop
+//!   gets `LoopDetected` instead of exhausting the host.
 //! - A denied request never reaches the network: the check runs before the client is used.
 
 mod allowed;
 
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -66,6 +71,18 @@ impl Default for OutboundLimits {
     }
 }
 
+/// `self` requests in progress at once, process-wide; beyond it, `LoopDetected`.
+pub const MAX_SELF_REQUESTS_IN_FLIGHT: usize = 256;
+
+/// The app's own routes, as the HTTP trigger serves them: what a `self` request reaches.
+pub trait SelfRoutes: Send + Sync {
+    /// Answers `request` as if it had come from a client; `None` when the app is gone.
+    fn handle(
+        &self,
+        request: http::Request<WasiBody>,
+    ) -> Pin<Box<dyn Future<Output = Option<http::Response<WasiBody>>> + Send>>;
+}
+
 tokio::task_local! {
     /// The connect timeout of the request being sent (the shared connector has no per-request
     /// settings; a pooled connection skips connecting altogether).
@@ -77,6 +94,8 @@ tokio::task_local! {
 pub struct OutboundClient {
     client: Client<Connector, WasiBody>,
     connects: Arc<AtomicU64>,
+    self_routes: Arc<RwLock<Option<Weak<dyn SelfRoutes>>>>,
+    self_in_flight: Arc<AtomicUsize>,
 }
 
 impl OutboundClient {
@@ -106,7 +125,26 @@ impl OutboundClient {
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_timer(TokioTimer::new())
             .build(connector);
-        OutboundClient { client, connects }
+        OutboundClient {
+            client,
+            connects,
+            self_routes: Arc::default(),
+            self_in_flight: Arc::default(),
+        }
+    }
+
+    /// Makes `routes` the target of `self` requests (the HTTP trigger does, when it starts);
+    /// only a weak reference is kept.
+    pub fn set_self_routes(&self, routes: &Arc<dyn SelfRoutes>) {
+        *self.self_routes.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::downgrade(routes));
+    }
+
+    fn self_routes(&self) -> Option<Arc<dyn SelfRoutes>> {
+        self.self_routes
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .and_then(Weak::upgrade)
     }
 
     /// TCP connections opened so far (reuse shows as fewer connections than requests).
@@ -167,8 +205,9 @@ impl OutboundHooks {
         self.sent = 0;
     }
 
-    /// Checks `uri` against the rules and the per-call budget.
-    fn admit(&mut self, uri: &Uri) -> Result<(), Error> {
+    /// Checks `uri` against the rules and the per-call budget; `Ok(true)` for a request to the
+    /// app's own routes.
+    fn admit(&mut self, uri: &Uri) -> Result<bool, Error> {
         let scheme = uri.scheme_str().unwrap_or("https").to_ascii_lowercase();
         let host = uri
             .host()
@@ -180,7 +219,13 @@ impl OutboundHooks {
             .port_u16()
             .unwrap_or(if scheme == "http" { 80 } else { 443 });
         let id = &self.ctx.component;
-        if host.is_empty() || !self.ctx.allowed.allows(&scheme, &host, port) {
+        let to_self = matches!(host.as_str(), "" | "self" | "self.alt");
+        let allowed = if to_self {
+            self.ctx.allowed.allows_self()
+        } else {
+            self.ctx.allowed.allows(&scheme, &host, port)
+        };
+        if !allowed {
             tracing::warn!(component = %id, %scheme, %host, port, "outbound HTTP denied: not in allowed_outbound_hosts");
             return Err(Error::HttpRequestDenied);
         }
@@ -190,32 +235,30 @@ impl OutboundHooks {
             return Err(Error::ConnectionLimitReached);
         }
         self.sent += 1;
-        Ok(())
+        Ok(to_self)
     }
 }
 
+/// What keeps a response's connection going after its head (nothing, with a pooled client).
+type IoFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
+/// What `send_request` resolves to.
+type Sent = Result<(http::Response<WasiBody>, IoFuture), Error>;
 /// The boxed future `send_request` returns.
-type SendFuture = Box<
-    dyn Future<
-            Output = Result<
-                (
-                    http::Response<WasiBody>,
-                    Box<dyn Future<Output = Result<(), Error>> + Send>,
-                ),
-                Error,
-            >,
-        > + Send,
->;
+type SendFuture = Box<dyn Future<Output = Sent> + Send>;
 
 impl WasiHttpHooks for OutboundHooks {
     fn send_request(
         &mut self,
         mut request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
-        _fut: Box<dyn Future<Output = Result<(), Error>> + Send>,
+        _fut: IoFuture,
     ) -> SendFuture {
-        if let Err(denied) = self.admit(request.uri()) {
-            return Box::new(async move { Err(denied) });
+        let to_self = match self.admit(request.uri()) {
+            Ok(to_self) => to_self,
+            Err(denied) => return Box::new(async move { Err(denied) }),
+        };
+        if to_self {
+            return Box::new(self_request(&self.client, request));
         }
         // wasmtime sets `Host` from the guest's raw authority (userinfo included); the client
         // sets a clean one from the URI.
@@ -245,9 +288,34 @@ impl WasiHttpHooks for OutboundHooks {
                 .boxed_unsync()
             });
             // The pooled client drives its connections itself: nothing more to run.
-            let io: Box<dyn Future<Output = Result<(), Error>> + Send> = Box::new(async { Ok(()) });
+            let io: IoFuture = Box::new(async { Ok(()) });
             Ok((response, io))
         })
+    }
+}
+
+/// Serves a `self` request in-process through the registered routes.
+fn self_request(
+    client: &OutboundClient,
+    request: http::Request<WasiBody>,
+) -> impl Future<Output = Sent> + Send + 'static {
+    let routes = client.self_routes();
+    let in_flight = client.self_in_flight.clone();
+    async move {
+        let Some(routes) = routes else {
+            // No HTTP trigger in this process (a queue worker, an embedding).
+            return Err(Error::DestinationNotFound);
+        };
+        if in_flight.fetch_add(1, Ordering::Relaxed) >= MAX_SELF_REQUESTS_IN_FLIGHT {
+            in_flight.fetch_sub(1, Ordering::Relaxed);
+            tracing::warn!("outbound HTTP: too many self requests in flight (a loop?)");
+            return Err(Error::LoopDetected);
+        }
+        let response = routes.handle(request).await;
+        in_flight.fetch_sub(1, Ordering::Relaxed);
+        let response = response.ok_or(Error::DestinationNotFound)?;
+        let io: IoFuture = Box::new(async { Ok(()) });
+        Ok((response, io))
     }
 }
 
@@ -520,14 +588,19 @@ mod tests {
         let ctx = OutboundHttpCtx::new("c", &["http://example.com".to_string()], limits).unwrap();
         let mut hooks = ctx.hooks(OutboundClient::new());
         let ok: Uri = "http://example.com/x".parse().unwrap();
-        assert!(hooks.admit(&ok).is_ok());
-        assert!(hooks.admit(&ok).is_ok());
+        assert!(matches!(hooks.admit(&ok), Ok(false)));
+        assert!(matches!(hooks.admit(&ok), Ok(false)));
         assert!(matches!(
             hooks.admit(&ok),
             Err(Error::ConnectionLimitReached)
         ));
         hooks.begin_call();
-        assert!(hooks.admit(&ok).is_ok());
+        assert!(matches!(hooks.admit(&ok), Ok(false)));
+        let to_self: Uri = "http://self/x".parse().unwrap();
+        assert!(
+            matches!(hooks.admit(&to_self), Err(Error::HttpRequestDenied)),
+            "self is not allowed without `http://self`"
+        );
         let denied: Uri = "http://example.com:8080/x".parse().unwrap();
         assert!(matches!(
             hooks.admit(&denied),

@@ -30,7 +30,6 @@ use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, Uri, header};
 use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
-use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -39,6 +38,7 @@ use tokio::sync::Semaphore;
 use wasmtime_wasi_http::handler::{ExpirationError, InstantiationError, ProxyHandler, ProxyPre};
 
 use crate::engine::{HostState, LoadedComponent, Runtime};
+use crate::outbound_http::SelfRoutes;
 use crate::routes::Router;
 
 pub(crate) use problem::{full, problem};
@@ -87,6 +87,22 @@ fn http_export(component: &LoadedComponent) -> Option<ProxyPre<HostState>> {
             .ok()
             .map(ProxyPre::P2),
     }
+}
+
+/// A request body the trigger can serve: a client's (`hyper::body::Incoming`) or, for a
+/// component calling the app's own routes, a guest's outgoing body.
+pub trait RequestBody:
+    http_body::Body<Data = Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>>
+    + Send
+    + 'static
+{
+}
+
+impl<B> RequestBody for B where
+    B: http_body::Body<Data = Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>>
+        + Send
+        + 'static
+{
 }
 
 /// Marks a response the component wrote (as opposed to one the host answered itself).
@@ -179,9 +195,9 @@ impl HttpApp {
     }
 
     /// Answers one request.
-    pub async fn serve(
+    pub async fn serve<B: RequestBody>(
         self: Arc<Self>,
-        request: Request<Incoming>,
+        request: Request<B>,
         client: SocketAddr,
         local: SocketAddr,
     ) -> Response<Body> {
@@ -199,9 +215,9 @@ impl HttpApp {
         response
     }
 
-    async fn dispatch(
+    async fn dispatch<B: RequestBody>(
         &self,
-        mut request: Request<Incoming>,
+        mut request: Request<B>,
         correlation_id: &str,
         client: SocketAddr,
         local: SocketAddr,
@@ -264,11 +280,21 @@ impl HttpApp {
             let over_limit = over_limit.clone();
             move |body| {
                 http_body_util::Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX))
-                    .map_err(move |e| match e.downcast::<hyper::Error>() {
-                        Ok(e) => wasmtime_wasi_http::Error::Hyper(*e),
-                        Err(_) => {
+                    .map_err(move |e| {
+                        if e.is::<http_body_util::LengthLimitError>() {
                             over_limit.store(true, Ordering::Relaxed);
-                            wasmtime_wasi_http::Error::HttpRequestBodySize(Some(limit))
+                            return wasmtime_wasi_http::Error::HttpRequestBodySize(Some(limit));
+                        }
+                        match e.downcast::<hyper::Error>() {
+                            Ok(e) => wasmtime_wasi_http::Error::Hyper(*e),
+                            // A self request's body (see `outbound_http`) fails with the
+                            // calling guest's own error.
+                            Err(e) => match e.downcast::<wasmtime_wasi_http::Error>() {
+                                Ok(e) => *e,
+                                Err(e) => {
+                                    wasmtime_wasi_http::Error::InternalError(Some(e.to_string()))
+                                }
+                            },
                         }
                     })
                     .boxed_unsync()
@@ -339,8 +365,8 @@ impl HttpApp {
 
 /// What a wasi:http guest sees beyond the client's request, as under Spin: an absolute URL
 /// (wasi:http needs an authority), a `Host` header, and Spin's `spin-*` routing headers.
-fn add_spin_context(
-    request: &mut Request<Incoming>,
+fn add_spin_context<B>(
+    request: &mut Request<B>,
     matched: &crate::routes::RouteMatch,
     client: SocketAddr,
     local: SocketAddr,
@@ -432,7 +458,7 @@ fn failure_response(id: &str, failure: Failure, timeout: Duration) -> Response<B
     }
 }
 
-fn content_length(request: &Request<Incoming>) -> Option<u64> {
+fn content_length<B>(request: &Request<B>) -> Option<u64> {
     request
         .headers()
         .get(header::CONTENT_LENGTH)?
@@ -461,6 +487,13 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
+    // Components that may call the app's own routes (`self` in allowed_outbound_hosts) reach
+    // this app in-process, without a network hop.
+    let routes: Arc<dyn SelfRoutes> = Arc::new(AppRoutes {
+        app: Arc::downgrade(&app),
+        local,
+    });
+    app.runtime.outbound_http().set_self_routes(&routes);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -496,6 +529,7 @@ pub async fn run(
         });
     }
     drop(listener);
+    drop(routes);
     tracing::info!("shutting down: draining in-flight requests");
     if tokio::time::timeout(app.limits.shutdown_grace, graceful.shutdown())
         .await
@@ -504,6 +538,23 @@ pub async fn run(
         tracing::warn!("some connections were still open after the shutdown grace period");
     }
     Ok(())
+}
+
+/// The app as the target of its components' `self` requests.
+struct AppRoutes {
+    app: std::sync::Weak<HttpApp>,
+    local: SocketAddr,
+}
+
+impl SelfRoutes for AppRoutes {
+    fn handle(
+        &self,
+        request: Request<wasmtime_wasi_http::WasiBody>,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Option<Response<Body>>> + Send>> {
+        let app = self.app.upgrade();
+        let local = self.local;
+        Box::pin(async move { Some(app?.serve(request, local, local).await) })
+    }
 }
 
 #[cfg(test)]

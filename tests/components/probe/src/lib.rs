@@ -22,6 +22,8 @@
 //!   body cannot be read (e.g. the host's body limit).
 //! - `GET …/fetch?url=URL&n=N`: N outbound GETs of URL (`wasi:http`); 200
 //!   `{"statuses":[..],"bytes":total}`, or 502 with the guest-visible error (`HttpRequestDenied`).
+//! - `GET …/loop`: GETs `http://self/probe/loop` (itself) and answers with what it got, so
+//!   the innermost failure comes back up the chain.
 //! - `GET …/kv?label=L&op=set|get|delete|exists|keys&key=K&value=V`: `fermyon:spin/key-value`;
 //!   200 JSON, or 502 with the guest-visible error (`AccessDenied`).
 //! - `GET …/headers`: the request headers it was given among `x-probe` and `spin-path-info`

@@ -169,6 +169,12 @@ fn answer(
             )
         }
         ("GET", "kv") => kv(query),
+        // Calls itself through `self` until the host says stop: the innermost answer (the
+        // host's `LoopDetected`) comes back up the chain.
+        ("GET", "loop") => match fetch("http://self/probe/loop") {
+            Ok((status, body)) => text(status, String::from_utf8_lossy(&body).into_owned()),
+            Err(error) => text(502, error),
+        },
         ("POST", "redis") => match body {
             Ok(body) => redis(&body),
             Err(error) => text(400, format!("body could not be read: {error}")),
