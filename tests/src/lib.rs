@@ -78,6 +78,21 @@ impl TestHost {
         }
     }
 
+    /// Starts Redis and the host on the manifest `text` (written to a temporary directory,
+    /// which the caller keeps alive, and where an owned Redis would keep its data).
+    pub async fn start_manifest(text: &str) -> (TestHost, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("spin.toml");
+        std::fs::write(&path, text).expect("write the manifest");
+        let data = dir.path().join("redis");
+        let host = Self::start_on(RedisServer::start(), |options| {
+            options.manifest = path;
+            options.redis_data_dir = data;
+        })
+        .await;
+        (host, dir)
+    }
+
     /// `base` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)

@@ -7,12 +7,11 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use redwasm_tests::{RedisServer, TestHost, Upstream, spin_conformance_dir};
+use redwasm_tests::{TestHost, Upstream, spin_conformance_dir};
 
 /// The host serving the conformance component at `/` with `allowed_outbound_hosts` and
 /// extra `[component.test.tool.redwasm]` settings.
 async fn host(allowed: &[String], tool: &str) -> (TestHost, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
     let source = spin_conformance_dir().join("components/outbound-wasi-http-v0.2.0.wasm");
     let allowed: Vec<String> = allowed.iter().map(|a| format!("{a:?}")).collect();
     let manifest = format!(
@@ -35,15 +34,7 @@ allowed_outbound_hosts = [{allowed}]
         source = source.display().to_string(),
         allowed = allowed.join(", "),
     );
-    let path = dir.path().join("spin.toml");
-    std::fs::write(&path, manifest).unwrap();
-    let data = dir.path().join("redis");
-    let host = TestHost::start_on(RedisServer::start(), |options| {
-        options.manifest = path;
-        options.redis_data_dir = data;
-    })
-    .await;
-    (host, dir)
+    TestHost::start_manifest(&manifest).await
 }
 
 /// GETs `url` through the guest; returns (status, body).
@@ -155,22 +146,13 @@ max_outbound_response_bytes = 1048576",
 
 /// The probe at `/probe/...` with `allowed_outbound_hosts`.
 async fn probe_host(allowed: &str) -> (TestHost, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
     let source = concat!(env!("REDWASM_TEST_COMPONENTS_DIR"), "/redwasm_probe.wasm");
     let manifest = format!(
         "spin_manifest_version = 2\n[application]\nname = \"self\"\n\n\
          [[trigger.http]]\nroute = \"/probe/...\"\ncomponent = \"probe\"\n\n\
          [component.probe]\nsource = {source:?}\nallowed_outbound_hosts = [{allowed}]\n"
     );
-    let path = dir.path().join("spin.toml");
-    std::fs::write(&path, manifest).unwrap();
-    let data = dir.path().join("redis");
-    let host = TestHost::start_on(RedisServer::start(), |options| {
-        options.manifest = path;
-        options.redis_data_dir = data;
-    })
-    .await;
-    (host, dir)
+    TestHost::start_manifest(&manifest).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

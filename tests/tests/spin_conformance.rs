@@ -111,19 +111,12 @@ async fn run(name: &str) {
         }
     }
 
-    let workdir = tempfile::tempdir().unwrap();
     let manifest = substitute(
         &std::fs::read_to_string(dir.join("spin.toml")).unwrap(),
         &suite.join("components"),
         &ports,
     );
-    let manifest_path = workdir.path().join("spin.toml");
-    std::fs::write(&manifest_path, manifest).unwrap();
-    let host = TestHost::start_on(RedisServer::start(), |options| {
-        options.manifest = manifest_path.clone();
-        options.redis_data_dir = workdir.path().join("redis");
-    })
-    .await;
+    let (host, _workdir) = TestHost::start_manifest(&manifest).await;
 
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
