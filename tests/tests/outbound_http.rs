@@ -200,3 +200,51 @@ async fn self_requests_need_http_self_in_the_allow_list() {
     assert!(body.contains("HttpRequestDenied"), "{body}");
     host.stop().await.unwrap();
 }
+
+/// `redwasm::embed` gets the same capability: a worker component run by the embedding API
+/// reaches the hosts the embedding allows, and no other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_components_get_outbound_http_under_the_allow_list() {
+    use redwasm::embed::{AttemptOutcome, JobAttempt, JobHandler, Redwasm};
+
+    let upstream = Upstream::start().await;
+    let redis = redwasm_tests::RedisServer::start();
+    let redwasm = Redwasm::connect(&redis.url())
+        .await
+        .unwrap()
+        .with_allowed_outbound_hosts([format!("http://127.0.0.1:{}", upstream.port)]);
+    let worker = redwasm
+        .worker_component(
+            "probe",
+            concat!(env!("REDWASM_TEST_COMPONENTS_DIR"), "/redwasm_probe.wasm"),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let attempt = |url: String| JobAttempt {
+        id: "1".into(),
+        queue: "q".into(),
+        job_type: "fetch".into(),
+        payload: serde_json::json!({ "url": url }),
+        attempt: 1,
+        max_attempts: 1,
+        correlation_id: None,
+        timeout: Duration::from_secs(5),
+    };
+    match worker.handle(attempt(upstream.url("/hello"))).await {
+        AttemptOutcome::Completed(Some(result)) => {
+            let result = match result {
+                serde_json::Value::String(text) => serde_json::from_str(&text).unwrap(),
+                other => other,
+            };
+            assert_eq!(result["body"], "Hello, world!", "{result}");
+        }
+        other => panic!("expected a completed fetch, got {other:?}"),
+    }
+    let denied = format!("http://localhost:{}/hello", upstream.port);
+    match worker.handle(attempt(denied)).await {
+        AttemptOutcome::Failed(error) => assert!(error.contains("HttpRequestDenied"), "{error}"),
+        other => panic!("expected a denied fetch, got {other:?}"),
+    }
+    assert_eq!(upstream.requests.load(Ordering::Relaxed), 1);
+}

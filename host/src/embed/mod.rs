@@ -58,6 +58,7 @@ pub struct Redwasm {
     components_dir: PathBuf,
     hit_flush_interval: Duration,
     call_timeout: Duration,
+    allowed_outbound_hosts: Vec<String>,
 }
 
 impl Redwasm {
@@ -73,6 +74,7 @@ impl Redwasm {
             components_dir: PathBuf::from(env!("REDWASM_COMPONENTS_DIR")),
             hit_flush_interval: hits::DEFAULT_FLUSH_INTERVAL,
             call_timeout: ComponentSettings::default().request_timeout,
+            allowed_outbound_hosts: Vec::new(),
         })
     }
 
@@ -87,6 +89,17 @@ impl Redwasm {
     /// whatever the interval.
     pub fn with_hit_flush_interval(mut self, interval: Duration) -> Self {
         self.hit_flush_interval = interval;
+        self
+    }
+
+    /// Lets components loaded after this reach `hosts` (Spin's `allowed_outbound_hosts`
+    /// syntax, e.g. `https://api.example.com`, `http://127.0.0.1:*`) with outbound HTTP, on
+    /// top of the Redis they were given. Default: no HTTP host.
+    pub fn with_allowed_outbound_hosts(
+        mut self,
+        hosts: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        self.allowed_outbound_hosts = hosts.into_iter().map(Into::into).collect();
         self
     }
 
@@ -223,7 +236,9 @@ impl Redwasm {
         let spec = ComponentSpec {
             id: id.to_string(),
             source,
-            allowed_outbound_hosts: vec![self.redis_url.clone()],
+            allowed_outbound_hosts: std::iter::once(self.redis_url.clone())
+                .chain(self.allowed_outbound_hosts.iter().cloned())
+                .collect(),
             variables: VariablesCtx::from_values(variables),
             environment: Vec::new(),
             mounts: Vec::new(),
