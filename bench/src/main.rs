@@ -7,7 +7,9 @@
 //! 2. Embedded: `redwasm::embed` `cache.get` (a fresh hit: one `MGET` in the component, its
 //!    count batched) against direct redis-rs `GET`, the same `MGET`, and the counted read's
 //!    `EVALSHA get.lua`, on a multiplexed connection, sequentially and with concurrent tasks.
-//! 3. Rate limit (`ratelimit.rs`): `POST /v1/ratelimit/check` through the host vs
+//! 3. Outbound (`outbound.rs`): outbound HTTP GETs and key-value set+get from a component
+//!    (`redwasm::embed`) vs native hyper-util and redis-rs doing the same I/O.
+//! 4. Rate limit (`ratelimit.rs`): `POST /v1/ratelimit/check` through the host vs
 //!    `native_cache` running the same `check.lua`, and the embedded `limiter.check` vs a
 //!    direct `EVALSHA check.lua`.
 //!
@@ -33,6 +35,7 @@ use http_body_util::{BodyExt, Either, Empty, Full};
 use hyper_util::rt::TokioIo;
 use redis::aio::MultiplexedConnection;
 
+mod outbound;
 mod queue;
 mod ratelimit;
 
@@ -98,7 +101,8 @@ struct Cli {
     /// Queue: jobs per batch enqueue call.
     #[arg(long, env = "BENCH_QUEUE_BATCH", default_value_t = 1000)]
     queue_batch: usize,
-    /// Which parts to run (`all` = cache HTTP, cache embedded, rate limit, then queues).
+    /// Which parts to run (`all` = cache HTTP, cache embedded, rate limit, outbound, then
+    /// queues).
     #[arg(long, value_enum, default_value = "all")]
     only: Only,
     /// Manifest the host serves (default: the workspace `spin.toml`).
@@ -122,6 +126,8 @@ enum Only {
     Ratelimit,
     /// Queues (batch enqueue, jobs end to end through the trigger's loop) only.
     Queue,
+    /// Outbound HTTP and key-value from a component only.
+    Outbound,
 }
 
 impl Only {
@@ -136,6 +142,9 @@ impl Only {
     }
     fn queue(self) -> bool {
         matches!(self, Only::All | Only::Queue)
+    }
+    fn outbound(self) -> bool {
+        matches!(self, Only::All | Only::Outbound)
     }
 }
 
@@ -345,6 +354,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         )
         .await?;
         summary.extend(rl);
+    }
+    if cli.only.outbound() {
+        let o = outbound::section(&cli, &settings, &redis_url, redis.clone()).await?;
+        summary.extend(o);
     }
     if cli.only.queue() {
         let q = queue::section(&cli, &settings, &workspace, &redis_url, redis).await?;

@@ -17,6 +17,9 @@ use http_body_util::{BodyExt, Full};
 
 pub use redwasm_testkit::RedisServer;
 
+/// Where `tests/build.rs` put the test-only components (`redwasm_probe.wasm`, ...).
+pub const TEST_COMPONENTS_DIR: &str = env!("REDWASM_TEST_COMPONENTS_DIR");
+
 /// The host serving the workspace manifest against its own Redis, on `127.0.0.1:<random>`.
 pub struct TestHost {
     /// `http://127.0.0.1:<port>`.

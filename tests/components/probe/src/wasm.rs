@@ -362,8 +362,9 @@ hostile::export!(Hostile with_types_in hostile);
 
 /// A hostile `redwasm:queue/handler` export, for the queue trigger's poison tests. Job types:
 /// `loop` never returns, `alloc` allocates without bound, `trap` traps, `sleep` blocks for
-/// `payload.ms`, `fail` fails, `fetch` GETs `payload.url` (outbound HTTP from a job); anything
-/// else succeeds with `{"ok": true}`.
+/// `payload.ms`, `fail` fails, `fetch` GETs `payload.url` `payload.n` times (outbound HTTP
+/// from a job), `kv` sets and gets `payload.n` keys of the `default` store; anything else
+/// succeeds with `{"ok": true}`.
 mod hostile_worker {
     wit_bindgen::generate!({
         path: "../../../wit/queue-0.1.0.wit",
@@ -403,17 +404,37 @@ impl hostile_handler::Guest for HostileWorker {
                 "probe: failing on purpose".into(),
             )),
             "fetch" => {
+                // `n` GETs in a row (the bench's unit of work); the last answer is reported.
                 let url = payload["url"].as_str().unwrap_or_default();
-                match fetch(url) {
-                    Ok((status, body)) => Ok(Some(
-                        serde_json::json!({
-                            "status": status,
-                            "body": String::from_utf8_lossy(&body),
-                        })
-                        .to_string(),
-                    )),
-                    Err(error) => Err(hostile_handler::JobError::Failed(error)),
+                let mut last = None;
+                for _ in 0..payload["n"].as_u64().unwrap_or(1) {
+                    match fetch(url) {
+                        Ok(answer) => last = Some(answer),
+                        Err(error) => return Err(hostile_handler::JobError::Failed(error)),
+                    }
                 }
+                let (status, body) = last.unwrap_or_default();
+                Ok(Some(
+                    serde_json::json!({
+                        "status": status,
+                        "body": String::from_utf8_lossy(&body),
+                    })
+                    .to_string(),
+                ))
+            }
+            "kv" => {
+                // `n` rounds of set + get of `kv-<i>` on the `default` store.
+                let store = spin_sdk::key_value::Store::open_default()
+                    .map_err(|e| hostile_handler::JobError::Failed(format!("{e:?}")))?;
+                let n = payload["n"].as_u64().unwrap_or(1);
+                for i in 0..n {
+                    let key = format!("kv-{}", i % 64);
+                    let round = store.set(&key, b"value").and_then(|()| store.get(&key));
+                    if let Err(e) = round {
+                        return Err(hostile_handler::JobError::Failed(format!("{e:?}")));
+                    }
+                }
+                Ok(Some(serde_json::json!({ "rounds": n }).to_string()))
             }
             _ => Ok(Some(
                 serde_json::json!({ "ok": true, "attempt": job.attempt }).to_string(),
