@@ -232,6 +232,11 @@ pub async fn build(options: &AppOptions) -> anyhow::Result<Built> {
             .with_context(|| format!("the host's Redis address `{REDIS_ADDRESS_VARIABLE}`"))?;
     }
     let runtime = Arc::new(Runtime::new(pool.clone(), Arc::new(Metrics::default()))?);
+    if let Some(networks) = &manifest.host.blocked_networks {
+        runtime
+            .outbound_http()
+            .set_blocked_networks(networks.clone());
+    }
 
     let mut loaded = BTreeMap::new();
     let mut routes = Vec::new();

@@ -12,6 +12,15 @@ use redwasm_tests::{TestHost, Upstream, spin_conformance_dir};
 /// The host serving the conformance component at `/` with `allowed_outbound_hosts` and
 /// extra `[component.test.tool.redwasm]` settings.
 async fn host(allowed: &[String], tool: &str) -> (TestHost, tempfile::TempDir) {
+    host_with(allowed, tool, "").await
+}
+
+/// [`host`], with `app_tool` as the `[application.tool.redwasm]` body.
+async fn host_with(
+    allowed: &[String],
+    tool: &str,
+    app_tool: &str,
+) -> (TestHost, tempfile::TempDir) {
     let source = spin_conformance_dir().join("components/outbound-wasi-http-v0.2.0.wasm");
     let allowed: Vec<String> = allowed.iter().map(|a| format!("{a:?}")).collect();
     let manifest = format!(
@@ -19,6 +28,9 @@ async fn host(allowed: &[String], tool: &str) -> (TestHost, tempfile::TempDir) {
 
 [application]
 name = "outbound"
+
+[application.tool.redwasm]
+{app_tool}
 
 [[trigger.http]]
 route = "/"
@@ -247,4 +259,22 @@ async fn embedded_components_get_outbound_http_under_the_allow_list() {
         other => panic!("expected a denied fetch, got {other:?}"),
     }
     assert_eq!(upstream.requests.load(Ordering::Relaxed), 1);
+}
+
+/// A host name the allow-list admits but that resolves into `blocked_networks` is refused
+/// after DNS, before any connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_resolving_into_a_blocked_network_is_refused() {
+    let upstream = Upstream::start().await;
+    let (host, _dir) = host_with(
+        &[format!("http://localhost:{}", upstream.port)],
+        "",
+        "blocked_networks = [\"127.0.0.0/8\", \"::1\"]",
+    )
+    .await;
+    let (status, body) = fetch(&host, &format!("http://localhost:{}/hello", upstream.port)).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("DestinationIpProhibited"), "{body}");
+    assert_eq!(upstream.connections.load(Ordering::Relaxed), 0);
+    host.stop().await.unwrap();
 }

@@ -25,6 +25,12 @@ pub struct HostSettings {
     pub redis_acl: Option<crate::redis::AclMode>,
     /// How long a Lua script may run before the host kills it, in milliseconds. Default 500.
     pub script_time_limit_ms: Option<u64>,
+    /// Networks outbound HTTP may never connect to, whatever `allowed_outbound_hosts` says,
+    /// checked on the addresses a host name resolves to: CIDRs (`"10.0.0.0/8"`) or
+    /// `"private"` (RFC 1918, loopback, link-local, unique-local). Default: link-local only
+    /// (`169.254.0.0/16`, `fe80::/10`: cloud metadata endpoints).
+    #[serde(default, deserialize_with = "blocked_networks")]
+    pub blocked_networks: Option<Vec<ipnet::IpNet>>,
     /// `[[application.tool.redwasm.queue_trigger]]`: queues whose jobs the host feeds to
     /// worker components. Spin ignores `tool` tables, so the same `spin.toml` still runs
     /// under `spin up` (where the worker's `[[trigger.redis]]` fallback applies).
@@ -112,6 +118,16 @@ fn socket_address<'de, D: serde::Deserializer<'de>>(
             "`listen` = {text:?} is not a socket address like \"0.0.0.0:3000\""
         ))
     })
+}
+
+/// Reads `blocked_networks`, naming the entry in the error.
+fn blocked_networks<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Vec<ipnet::IpNet>>, D::Error> {
+    let entries: Vec<String> = Deserialize::deserialize(deserializer)?;
+    crate::outbound_http::parse_networks(&entries)
+        .map(Some)
+        .map_err(|e| serde::de::Error::custom(format!("`blocked_networks`: {e}")))
 }
 
 /// Reads `redis_acl`, naming the field in the error.

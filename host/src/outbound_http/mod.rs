@@ -21,6 +21,9 @@
 //!   [`MAX_SELF_REQUESTS_IN_FLIGHT`] run at once, so a component calling itself in a loop
 //!   gets `LoopDetected` instead of exhausting the host.
 //! - A denied request never reaches the network: the check runs before the client is used.
+//! - After DNS, addresses in the host's `blocked_networks` are dropped; a name that resolves
+//!   only to blocked addresses gets `DestinationIpProhibited`, so an allowed name pointed at
+//!   an internal address cannot reach it. Default: link-local (cloud metadata) blocked.
 
 mod allowed;
 
@@ -71,6 +74,44 @@ impl Default for OutboundLimits {
     }
 }
 
+/// The networks blocked when the host configures none: link-local (cloud metadata services).
+pub fn default_blocked_networks() -> Vec<ipnet::IpNet> {
+    parse_networks(&["169.254.0.0/16".into(), "fe80::/10".into()]).unwrap_or_default()
+}
+
+/// Parses `blocked_networks` entries: CIDRs, single addresses, or `private` (RFC 1918,
+/// loopback, link-local, IPv6 unique-local).
+pub fn parse_networks(entries: &[String]) -> Result<Vec<ipnet::IpNet>, String> {
+    let mut networks = Vec::new();
+    for entry in entries {
+        let entry = entry.trim();
+        if entry == "private" {
+            for net in [
+                "10.0.0.0/8",
+                "172.16.0.0/12",
+                "192.168.0.0/16",
+                "127.0.0.0/8",
+                "169.254.0.0/16",
+                "::1/128",
+                "fc00::/7",
+                "fe80::/10",
+            ] {
+                networks.push(net.parse().map_err(|e| format!("{net}: {e}"))?);
+            }
+            continue;
+        }
+        let net = match entry.parse::<ipnet::IpNet>() {
+            Ok(net) => net,
+            Err(_) => entry
+                .parse::<std::net::IpAddr>()
+                .map(ipnet::IpNet::from)
+                .map_err(|_| format!("`{entry}` is neither a CIDR, an address nor `private`"))?,
+        };
+        networks.push(net);
+    }
+    Ok(networks)
+}
+
 /// `self` requests in progress at once, process-wide; beyond it, `LoopDetected`.
 pub const MAX_SELF_REQUESTS_IN_FLIGHT: usize = 256;
 
@@ -96,6 +137,7 @@ pub struct OutboundClient {
     connects: Arc<AtomicU64>,
     self_routes: Arc<RwLock<Option<Weak<dyn SelfRoutes>>>>,
     self_in_flight: Arc<AtomicUsize>,
+    blocked: Arc<RwLock<Vec<ipnet::IpNet>>>,
 }
 
 impl OutboundClient {
@@ -117,9 +159,11 @@ impl OutboundClient {
         })
         .ok();
         let connects = Arc::new(AtomicU64::new(0));
+        let blocked = Arc::new(RwLock::new(default_blocked_networks()));
         let connector = Connector {
             tls: tls.map(tokio_rustls::TlsConnector::from),
             connects: connects.clone(),
+            blocked: blocked.clone(),
         };
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
@@ -130,7 +174,13 @@ impl OutboundClient {
             connects,
             self_routes: Arc::default(),
             self_in_flight: Arc::default(),
+            blocked,
         }
+    }
+
+    /// Replaces the networks no request may connect to (see [`parse_networks`]).
+    pub fn set_blocked_networks(&self, networks: Vec<ipnet::IpNet>) {
+        *self.blocked.write().unwrap_or_else(|e| e.into_inner()) = networks;
     }
 
     /// Makes `routes` the target of `self` requests (the HTTP trigger does, when it starts);
@@ -409,6 +459,7 @@ impl Body for GuardedBody {
 #[derive(Clone, Debug)]
 enum ConnectError {
     Timeout,
+    Prohibited,
     Dns(String),
     Refused(String),
     BadName,
@@ -420,6 +471,7 @@ impl std::fmt::Display for ConnectError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ConnectError::Timeout => f.write_str("connect timed out"),
+            ConnectError::Prohibited => f.write_str("every address is in blocked_networks"),
             ConnectError::Dns(e) => write!(f, "DNS lookup failed: {e}"),
             ConnectError::Refused(e) => write!(f, "connection refused: {e}"),
             ConnectError::BadName => f.write_str("invalid DNS name for TLS"),
@@ -435,6 +487,7 @@ impl ConnectError {
     fn to_wasi(&self) -> Error {
         match self {
             ConnectError::Timeout => Error::ConnectionTimeout,
+            ConnectError::Prohibited => Error::DestinationIpProhibited,
             ConnectError::Dns(info) => Error::DnsError {
                 rcode: Some(info.clone()),
                 info_code: None,
@@ -455,6 +508,7 @@ impl ConnectError {
 struct Connector {
     tls: Option<tokio_rustls::TlsConnector>,
     connects: Arc<AtomicU64>,
+    blocked: Arc<RwLock<Vec<ipnet::IpNet>>>,
 }
 
 impl tower_service::Service<Uri> for Connector {
@@ -472,6 +526,7 @@ impl tower_service::Service<Uri> for Connector {
             .unwrap_or(OutboundLimits::default().connect_timeout);
         let tls = self.tls.clone();
         let connects = self.connects.clone();
+        let blocked = self.blocked.clone();
         Box::pin(async move {
             let https = uri.scheme_str() == Some("https");
             let host = uri
@@ -488,6 +543,17 @@ impl tower_service::Service<Uri> for Connector {
                     .collect();
                 if addrs.is_empty() {
                     return Err(ConnectError::Dns("address not available".into()));
+                }
+                let addrs: Vec<_> = {
+                    let blocked = blocked.read().unwrap_or_else(|e| e.into_inner());
+                    addrs
+                        .into_iter()
+                        .filter(|a| !blocked.iter().any(|net| net.contains(&a.ip())))
+                        .collect()
+                };
+                if addrs.is_empty() {
+                    tracing::warn!(%host, "outbound HTTP denied: every address is in blocked_networks");
+                    return Err(ConnectError::Prohibited);
                 }
                 let mut last = None;
                 for addr in addrs {
@@ -578,6 +644,30 @@ impl AsyncWrite for Stream {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blocked_networks_parse_cidrs_addresses_and_private() {
+        let nets = parse_networks(&["10.0.0.0/8".into(), "::1".into(), "private".into()]).unwrap();
+        let contains = |ip: &str| {
+            nets.iter()
+                .any(|n| n.contains(&ip.parse::<std::net::IpAddr>().unwrap()))
+        };
+        assert!(contains("10.1.2.3") && contains("::1") && contains("192.168.1.1"));
+        assert!(contains("169.254.169.254") && contains("fd00::1"));
+        assert!(!contains("8.8.8.8"));
+        assert!(parse_networks(&["example.com".into()]).is_err());
+        let default = default_blocked_networks();
+        assert!(
+            default
+                .iter()
+                .any(|n| n.contains(&"169.254.169.254".parse::<std::net::IpAddr>().unwrap()))
+        );
+        assert!(
+            !default
+                .iter()
+                .any(|n| n.contains(&"127.0.0.1".parse::<std::net::IpAddr>().unwrap()))
+        );
+    }
 
     #[test]
     fn requests_per_call_are_capped_and_the_budget_refills_per_call() {
