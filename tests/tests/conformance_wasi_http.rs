@@ -15,5 +15,7 @@ mod cache;
 mod common;
 #[path = "conformance/host.rs"]
 mod host;
+#[path = "conformance/progress.rs"]
+mod progress;
 #[path = "conformance/ratelimit.rs"]
 mod ratelimit;

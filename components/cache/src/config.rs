@@ -49,19 +49,8 @@ impl CacheConfig {
     /// the manifest degrades to sane limits instead of failing every request.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
         let defaults = Self::default();
-        let read = |name: &str, default: u64, valid: &dyn Fn(u64) -> bool| -> u64 {
-            let Some(text) = lookup(name) else {
-                return default;
-            };
-            match text.trim().parse::<u64>() {
-                Ok(value) if valid(value) => value,
-                _ => {
-                    eprintln!(
-                        "redwasm-cache: ignoring invalid variable {name}={text:?}; using {default}"
-                    );
-                    default
-                }
-            }
+        let read = |name: &str, default: u64, valid: &dyn Fn(u64) -> bool| {
+            redwasm_guest::variables::u64_or_default(&lookup, "redwasm-cache", name, default, valid)
         };
         let jitter = read(
             VAR_TTL_JITTER_PCT,

@@ -9,7 +9,8 @@
 //!   that never sleep).
 //! - [`percent`]: percent-decoding of path segments and query strings.
 //! - [`http`]: the request/response pair of the components' plain-Rust HTTP layers, RFC 9457
-//!   problems and `X-Correlation-Id`; [`token`]: random tokens.
+//!   problems and `X-Correlation-Id`; [`token`]: random tokens; [`variables`]: numeric Spin
+//!   variables with defaults.
 //! - `spin` (only on `wasm32`): the Spin adapters — the Redis client, reading a request,
 //!   sending a response, variables.
 //! - `typed_http` (only on `wasm32`): the `redwasm:http/handler` export the redwasm host
@@ -32,3 +33,4 @@ pub mod token;
 #[cfg(target_arch = "wasm32")]
 #[allow(unsafe_code, missing_docs)]
 pub mod typed_http;
+pub mod variables;

@@ -56,19 +56,13 @@ impl QueueConfig {
     /// or is 0 falls back to the default, with a warning on stderr.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
         let d = Self::default();
-        let read = |name: &str, default: u64| -> u64 {
-            let Some(text) = lookup(name) else {
-                return default;
-            };
-            match text.trim().parse::<u64>() {
-                Ok(value) if value > 0 => value,
-                _ => {
-                    eprintln!(
-                        "redwasm-queue: ignoring invalid variable {name}={text:?}; using {default}"
-                    );
-                    default
-                }
-            }
+        let read = |name: &str, default: u64| {
+            redwasm_guest::variables::positive_u64_or_default(
+                &lookup,
+                "redwasm-queue",
+                name,
+                default,
+            )
         };
         Self {
             max_payload_bytes: read("queue_max_payload_bytes", d.max_payload_bytes),

@@ -104,6 +104,36 @@ impl HttpResponse {
     }
 }
 
+/// Why a request body is not the JSON an endpoint wants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JsonBodyError {
+    /// A `Content-Type` other than JSON (415); the detail to answer with.
+    UnsupportedMediaType(String),
+    /// The body does not parse (400 naming `body`); the parser's message.
+    Invalid(String),
+}
+
+/// The request body as JSON, `None` when it is empty. A `Content-Type` other than
+/// `application/json` (parameters aside) is refused; no header is taken as JSON.
+pub fn json_request_body(
+    request: &HttpRequest,
+) -> Result<Option<serde_json::Value>, JsonBodyError> {
+    if let Some(content_type) = request.header("content-type") {
+        let essence = content_type.split(';').next().unwrap_or("").trim();
+        if !essence.eq_ignore_ascii_case("application/json") {
+            return Err(JsonBodyError::UnsupportedMediaType(format!(
+                "send JSON (application/json), not {essence}"
+            )));
+        }
+    }
+    if request.body.is_empty() {
+        return Ok(None);
+    }
+    serde_json::from_slice(&request.body)
+        .map(Some)
+        .map_err(|e| JsonBodyError::Invalid(e.to_string()))
+}
+
 /// Ok when `method` is one of `allowed`; else the 405 `(method, "A, B")` to answer.
 pub fn check_method(method: &str, allowed: &[&str]) -> Result<(), (String, String)> {
     if allowed.contains(&method) {

@@ -28,8 +28,8 @@ pub use redwasm_guest::http::{
     CORRELATION_HEADER, HttpRequest, HttpResponse, correlation_id, problem,
 };
 use redwasm_guest::http::{
-    check_method, integer_query, invalid_input, method_not_allowed, not_found, redis_unavailable,
-    unsupported_media_type,
+    JsonBodyError, check_method, integer_query, invalid_input, json_request_body,
+    method_not_allowed, not_found, redis_unavailable, unsupported_media_type,
 };
 use redwasm_guest::percent::{decode_component, parse_query};
 
@@ -146,18 +146,13 @@ fn path_segment(field: &str, raw: &str) -> Result<String, HttpError> {
 /// The request body as JSON (`Null` for an empty body). 415 for a content type other than
 /// JSON, 400 naming `body` when it does not parse.
 fn json_body(request: &HttpRequest) -> Result<serde_json::Value, HttpError> {
-    if let Some(content_type) = request.header("content-type") {
-        let essence = content_type.split(';').next().unwrap_or("").trim();
-        if !essence.eq_ignore_ascii_case("application/json") {
-            return Err(HttpError::UnsupportedMediaType(format!(
-                "send JSON (application/json), not {essence}"
-            )));
+    match json_request_body(request) {
+        Ok(value) => Ok(value.unwrap_or(serde_json::Value::Null)),
+        Err(JsonBodyError::UnsupportedMediaType(detail)) => {
+            Err(HttpError::UnsupportedMediaType(detail))
         }
+        Err(JsonBodyError::Invalid(detail)) => Err(HttpError::invalid("body", detail)),
     }
-    if request.body.is_empty() {
-        return Ok(serde_json::Value::Null);
-    }
-    serde_json::from_slice(&request.body).map_err(|e| HttpError::invalid("body", e.to_string()))
 }
 
 /// Everything that ends a request early; rendered as RFC 9457 problem+json.

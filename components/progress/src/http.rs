@@ -1,0 +1,229 @@
+//! The HTTP contract's Progress section as plain Rust: routing, validation, RFC 9457
+//! problems, `X-Correlation-Id`. The wasm layer only converts Spin's types.
+//!
+//! | route                                  | methods      |
+//! |----------------------------------------|--------------|
+//! | `/v1/progress`                         | POST         |
+//! | `/v1/progress/{id}`                    | GET, POST, DELETE |
+//! | `/v1/progress/{id}/complete`, `/fail`  | POST         |
+
+use serde_json::{Map, Value};
+
+pub use redwasm_guest::http::{
+    CORRELATION_HEADER, HttpRequest, HttpResponse, correlation_id, problem,
+};
+use redwasm_guest::http::{
+    JsonBodyError, check_method, invalid_input, json_request_body, method_not_allowed, not_found,
+    redis_unavailable, unsupported_media_type,
+};
+use redwasm_guest::percent::decode_component;
+
+use crate::clock::Clock;
+use crate::error::ProgressError;
+use crate::progress::{NewEntry, Outcome, Progress, Step};
+use crate::redis::RedisExec;
+
+/// Route prefix served by this component (`/v1/progress` itself, and below it).
+pub const ROUTE: &str = "/v1/progress";
+/// `Retry-After` seconds sent with 503.
+pub const RETRY_AFTER_S: u64 = 1;
+/// Largest request body read (the longest message is far below it).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Handles one request: routing, the endpoint, errors as problem+json, and the
+/// `X-Correlation-Id` echo on every response.
+pub fn handle<R: RedisExec, C: Clock>(
+    progress: &mut Progress<R, C>,
+    request: &HttpRequest,
+) -> HttpResponse {
+    let correlation = correlation_id(request.header(CORRELATION_HEADER));
+    let response = route(progress, request).unwrap_or_else(error_response);
+    response.with_header(CORRELATION_HEADER, &correlation)
+}
+
+fn route<R: RedisExec, C: Clock>(
+    progress: &mut Progress<R, C>,
+    request: &HttpRequest,
+) -> Result<HttpResponse, HttpError> {
+    let path = request
+        .path_and_query
+        .split_once('?')
+        .map_or(request.path_and_query.as_str(), |(p, _)| p);
+    let not_found = || HttpError::NotFound(format!("no progress route {path}"));
+    let rest = path.strip_prefix(ROUTE).ok_or_else(not_found)?;
+    let method = request.method.as_str();
+    let segments: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
+    match segments.as_slice() {
+        [""] => {
+            require_method(method, &["POST"])?;
+            start(progress, request)
+        }
+        [id] => {
+            require_method(method, &["GET", "POST", "DELETE"])?;
+            let id = path_id(id)?;
+            match method {
+                "GET" => progress
+                    .get(&id)?
+                    .map(|entry| HttpResponse::json(200, &entry))
+                    .ok_or(HttpError::Progress(ProgressError::NotFound)),
+                "DELETE" => match progress.delete(&id)? {
+                    true => Ok(HttpResponse::new(204)),
+                    false => Err(HttpError::Progress(ProgressError::NotFound)),
+                },
+                _ => update(progress, &id, request),
+            }
+        }
+        [id, action @ ("complete" | "fail")] => {
+            require_method(method, &["POST"])?;
+            let id = path_id(id)?;
+            let mut body = object_body(request, &["message"])?;
+            let message = take_string(&mut body, "message")?;
+            let outcome = if *action == "complete" {
+                Outcome::Completed
+            } else {
+                Outcome::Failed
+            };
+            let changed = progress.finish(&id, outcome, message.as_deref())?;
+            Ok(HttpResponse::json(200, &changed.entry))
+        }
+        _ => Err(not_found()),
+    }
+}
+
+/// `POST /v1/progress`: 201 with the entry.
+fn start<R: RedisExec, C: Clock>(
+    progress: &mut Progress<R, C>,
+    request: &HttpRequest,
+) -> Result<HttpResponse, HttpError> {
+    let mut body = object_body(
+        request,
+        &["id", "correlation_id", "total_steps", "message", "ttl_s"],
+    )?;
+    let new = NewEntry {
+        id: take_string(&mut body, "id")?,
+        correlation_id: take_string(&mut body, "correlation_id")?,
+        total_steps: take_u64(&mut body, "total_steps")?
+            .ok_or_else(|| HttpError::invalid("total_steps", "is required"))?,
+        message: take_string(&mut body, "message")?,
+        ttl_s: take_u64(&mut body, "ttl_s")?,
+    };
+    let changed = progress.start(&new)?;
+    Ok(HttpResponse::json(201, &changed.entry))
+}
+
+/// `POST /v1/progress/{id}`: 200 with the entry.
+fn update<R: RedisExec, C: Clock>(
+    progress: &mut Progress<R, C>,
+    id: &str,
+    request: &HttpRequest,
+) -> Result<HttpResponse, HttpError> {
+    let mut body = object_body(request, &["step", "message", "percent"])?;
+    let step = Step {
+        step: take_u64(&mut body, "step")?,
+        message: take_string(&mut body, "message")?,
+        percent: match body.remove("percent") {
+            None | Some(Value::Null) => None,
+            Some(value) => Some(
+                value
+                    .as_f64()
+                    .ok_or_else(|| HttpError::invalid("percent", "must be a number"))?,
+            ),
+        },
+    };
+    let changed = progress.update(id, &step)?;
+    Ok(HttpResponse::json(200, &changed.entry))
+}
+
+fn require_method(method: &str, allowed: &[&str]) -> Result<(), HttpError> {
+    check_method(method, allowed)
+        .map_err(|(method, allow)| HttpError::MethodNotAllowed { method, allow })
+}
+
+/// The percent-decoded, validated `{id}` path segment.
+fn path_id(raw: &str) -> Result<String, HttpError> {
+    let id = decode_component(raw, false).map_err(|detail| HttpError::invalid("id", detail))?;
+    crate::keys::validate_id(&id)?;
+    Ok(id)
+}
+
+/// The body as a JSON object with only `allowed` fields (an empty body is `{}`); 415 for a
+/// content type other than JSON, 400 naming the field otherwise.
+fn object_body(request: &HttpRequest, allowed: &[&str]) -> Result<Map<String, Value>, HttpError> {
+    let value = match json_request_body(request) {
+        Ok(Some(value)) => value,
+        Ok(None) => return Ok(Map::new()),
+        Err(JsonBodyError::UnsupportedMediaType(detail)) => {
+            return Err(HttpError::UnsupportedMediaType(detail));
+        }
+        Err(JsonBodyError::Invalid(detail)) => return Err(HttpError::invalid("body", detail)),
+    };
+    let Value::Object(map) = value else {
+        return Err(HttpError::invalid("body", "must be a JSON object"));
+    };
+    if let Some(unknown) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(HttpError::invalid(
+            unknown,
+            format!("unknown field; expected one of {}", allowed.join(", ")),
+        ));
+    }
+    Ok(map)
+}
+
+fn take_string(body: &mut Map<String, Value>, field: &str) -> Result<Option<String>, HttpError> {
+    match body.remove(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(HttpError::invalid(field, "must be a string")),
+    }
+}
+
+fn take_u64(body: &mut Map<String, Value>, field: &str) -> Result<Option<u64>, HttpError> {
+    match body.remove(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => value
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| HttpError::invalid(field, "must be a non-negative integer")),
+    }
+}
+
+/// Everything that ends a request early; rendered as RFC 9457 problem+json.
+#[derive(Debug)]
+enum HttpError {
+    Progress(ProgressError),
+    NotFound(String),
+    MethodNotAllowed { method: String, allow: String },
+    UnsupportedMediaType(String),
+}
+
+impl HttpError {
+    fn invalid(field: &str, detail: impl Into<String>) -> Self {
+        Self::Progress(ProgressError::invalid(field, detail))
+    }
+}
+
+impl From<ProgressError> for HttpError {
+    fn from(error: ProgressError) -> Self {
+        Self::Progress(error)
+    }
+}
+
+fn error_response(error: HttpError) -> HttpResponse {
+    match error {
+        HttpError::Progress(ProgressError::Invalid { field, detail }) => {
+            invalid_input(&field, &detail)
+        }
+        HttpError::Progress(ProgressError::NotFound) => {
+            not_found("no such progress entry (unknown or expired)")
+        }
+        HttpError::Progress(ProgressError::Conflict(detail)) => {
+            problem(409, "conflict", "Conflict", &detail).into_response()
+        }
+        HttpError::Progress(ProgressError::Unavailable(detail)) => {
+            redis_unavailable("redwasm-progress", &detail, RETRY_AFTER_S)
+        }
+        HttpError::NotFound(detail) => not_found(&detail),
+        HttpError::MethodNotAllowed { method, allow } => method_not_allowed(&method, &allow),
+        HttpError::UnsupportedMediaType(detail) => unsupported_media_type(&detail),
+    }
+}
