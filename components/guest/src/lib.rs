@@ -9,7 +9,8 @@
 //!   that never sleep).
 //! - [`percent`]: percent-decoding of path segments and query strings.
 //! - [`http`]: the request/response pair of the components' plain-Rust HTTP layers, RFC 9457
-//!   problems and `X-Correlation-Id`; [`token`]: random tokens; [`variables`]: numeric Spin
+//!   problems and `X-Correlation-Id`; [`sse`]: server-sent events and the host's fan-out
+//!   protocol; [`token`]: random tokens; [`variables`]: numeric Spin
 //!   variables with defaults.
 //! - `spin` (only on `wasm32`): the Spin adapters — the Redis client, reading a request,
 //!   sending a response, variables.
@@ -29,6 +30,7 @@ pub mod percent;
 pub mod redis;
 #[cfg(target_arch = "wasm32")]
 pub mod spin;
+pub mod sse;
 pub mod token;
 #[cfg(target_arch = "wasm32")]
 #[allow(unsafe_code, missing_docs)]

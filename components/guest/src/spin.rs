@@ -257,3 +257,56 @@ pub fn send(response_out: ResponseOutparam, response: HttpResponse, component: &
         eprintln!("{component}: could not finish the response body: {error:?}");
     }
 }
+
+/// A response whose body is written bit by bit (an event stream), with blocking writes.
+pub struct BodyWriter {
+    // Field order matters: the stream must be dropped before the body is finished.
+    stream: Option<wasi::io::streams::OutputStream>,
+    body: Option<OutgoingBody>,
+}
+
+impl BodyWriter {
+    /// Sends the head of `response` (its status and headers; its body is written first) and
+    /// returns the writer for the rest; `None` when the host refused the response.
+    pub fn start(response_out: ResponseOutparam, response: HttpResponse) -> Option<Self> {
+        let HttpResponse {
+            status,
+            headers,
+            body: first,
+        } = response;
+        let list: Vec<(String, Vec<u8>)> = headers
+            .into_iter()
+            .map(|(name, value)| (name.to_ascii_lowercase(), value.into_bytes()))
+            .collect();
+        let fields = Fields::from_list(&list).ok()?;
+        let outgoing = OutgoingResponse::new(fields);
+        let _ = outgoing.set_status_code(status);
+        let body = outgoing.body().ok()?;
+        let stream = body.write().ok()?;
+        response_out.set(outgoing);
+        let mut writer = BodyWriter {
+            stream: Some(stream),
+            body: Some(body),
+        };
+        writer.write(&first).then_some(writer)
+    }
+
+    /// Writes and flushes `bytes`; false once the client is gone.
+    pub fn write(&mut self, bytes: &[u8]) -> bool {
+        let Some(stream) = &self.stream else {
+            return false;
+        };
+        bytes
+            .chunks(WRITE_CHUNK)
+            .all(|chunk| stream.blocking_write_and_flush(chunk).is_ok())
+    }
+}
+
+impl Drop for BodyWriter {
+    fn drop(&mut self) {
+        drop(self.stream.take());
+        if let Some(body) = self.body.take() {
+            let _ = OutgoingBody::finish(body, None);
+        }
+    }
+}

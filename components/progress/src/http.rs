@@ -6,6 +6,7 @@
 //! | `/v1/progress`                         | POST         |
 //! | `/v1/progress/{id}`                    | GET, POST, DELETE |
 //! | `/v1/progress/{id}/complete`, `/fail`  | POST         |
+//! | `/v1/progress/{id}/events`             | GET (SSE)    |
 
 use serde_json::{Map, Value};
 
@@ -20,8 +21,9 @@ use redwasm_guest::percent::decode_component;
 
 use crate::clock::Clock;
 use crate::error::ProgressError;
-use crate::progress::{NewEntry, Outcome, Progress, Step};
+use crate::progress::{EventsStart, NewEntry, Outcome, Progress, Step, TERMINAL_EVENTS};
 use crate::redis::RedisExec;
+use redwasm_guest::sse;
 
 /// Route prefix served by this component (`/v1/progress` itself, and below it).
 pub const ROUTE: &str = "/v1/progress";
@@ -72,6 +74,11 @@ fn route<R: RedisExec, C: Clock>(
                 },
                 _ => update(progress, &id, request),
             }
+        }
+        [id, "events"] => {
+            require_method(method, &["GET"])?;
+            let id = path_id(id)?;
+            events(progress, &id, request)
         }
         [id, action @ ("complete" | "fail")] => {
             require_method(method, &["POST"])?;
@@ -132,6 +139,78 @@ fn update<R: RedisExec, C: Clock>(
     };
     let changed = progress.update(id, &step)?;
     Ok(HttpResponse::json(200, &changed.entry))
+}
+
+/// The entry id when `request` is `GET /v1/progress/{id}/events` (an invalid id: the problem
+/// to answer); `None` for every other request.
+pub fn events_target(request: &HttpRequest) -> Option<Result<String, HttpResponse>> {
+    let path = request
+        .path_and_query
+        .split_once('?')
+        .map_or(request.path_and_query.as_str(), |(p, _)| p);
+    let id = path
+        .strip_prefix(ROUTE)?
+        .strip_prefix('/')?
+        .strip_suffix("/events")?;
+    if request.method != "GET" || id.contains('/') {
+        return None;
+    }
+    Some(path_id(id).map_err(error_response))
+}
+
+/// The `Last-Event-ID` a reconnecting client sent, if any.
+pub fn last_event_id(request: &HttpRequest) -> Option<&str> {
+    request
+        .header(sse::LAST_EVENT_ID)
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+}
+
+/// The head every event stream answers with.
+pub fn event_stream_response() -> HttpResponse {
+    HttpResponse::new(200)
+        .with_header("Content-Type", "text/event-stream")
+        .with_header("Cache-Control", "no-cache")
+        .with_header("X-Accel-Buffering", "no")
+}
+
+/// Where the stream of entry `id` starts for this request, as a problem response when it
+/// cannot (404, a malformed `Last-Event-ID`).
+pub fn events_start<R: RedisExec, C: Clock>(
+    progress: &mut Progress<R, C>,
+    id: &str,
+    request: &HttpRequest,
+) -> Result<EventsStart, HttpResponse> {
+    progress
+        .events_start(id, last_event_id(request))
+        .map_err(|e| error_response(HttpError::Progress(e)))
+}
+
+/// `GET /v1/progress/{id}/events`. With the redwasm host's fan-out (its request header), the
+/// body carries the first events and the host follows the entry's stream after them (see
+/// `redwasm_guest::sse`); without it (a caller that cannot stream), the first events only,
+/// after which the client reconnects with `Last-Event-ID` and loses nothing.
+fn events<R: RedisExec, C: Clock>(
+    progress: &mut Progress<R, C>,
+    id: &str,
+    request: &HttpRequest,
+) -> Result<HttpResponse, HttpError> {
+    let start = match events_start(progress, id, request) {
+        Ok(start) => start,
+        Err(problem) => return Ok(problem),
+    };
+    let mut body = sse::preamble();
+    for event in &start.events {
+        event.encode(&mut body);
+    }
+    let mut response = event_stream_response();
+    if !start.finished && request.header(sse::FANOUT_REQUEST_HEADER).is_some() {
+        response = response
+            .with_header(sse::FOLLOW_HEADER, &crate::keys::stream(id))
+            .with_header(sse::AFTER_HEADER, &start.last_id)
+            .with_header(sse::END_HEADER, &TERMINAL_EVENTS.join(" "));
+    }
+    Ok(response.with_body(body))
 }
 
 fn require_method(method: &str, allowed: &[&str]) -> Result<(), HttpError> {

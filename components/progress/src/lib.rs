@@ -42,4 +42,4 @@ mod wasm;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::ProgressConfig;
 pub use error::ProgressError;
-pub use progress::{Changed, NewEntry, Outcome, Progress, Step};
+pub use progress::{Changed, EventsStart, NewEntry, Outcome, Progress, Step, TERMINAL_EVENTS};

@@ -1,6 +1,7 @@
 //! The logic: [`Progress`] over any [`RedisExec`] and [`Clock`], so it runs natively in tests
 //! against a real redis-server and unchanged in the component.
 
+use redwasm_guest::sse::SseEvent;
 use serde_json::Value as Json;
 
 use crate::clock::Clock;
@@ -53,6 +54,22 @@ pub struct Changed {
     /// The events stream id of this change (`<ms>-<seq>`).
     pub event_id: String,
 }
+
+/// Where a client's event stream starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventsStart {
+    /// The events to send first: a snapshot (`progress|completed|failed`), a `reset` with a
+    /// snapshot, or the replayed events after the client's `Last-Event-ID`.
+    pub events: Vec<SseEvent>,
+    /// The last stream id those events cover: follow the stream after it.
+    pub last_id: String,
+    /// True when the entry is finished and its terminal event is among (or before) these:
+    /// nothing more will come.
+    pub finished: bool,
+}
+
+/// The events that end a stream.
+pub const TERMINAL_EVENTS: [&str; 2] = ["completed", "failed"];
 
 /// Progress entries on Redis.
 pub struct Progress<R, C> {
@@ -201,6 +218,129 @@ impl<R: RedisExec, C: Clock> Progress<R, C> {
         Ok(matches!(reply.as_slice(), [Value::Int(n)] if *n > 0))
     }
 
+    /// Where an event stream for entry `id` starts, for a client that last saw `after`
+    /// (`Last-Event-ID`; `None` for a new client). The first event of a new client is a
+    /// snapshot of the entry; a client whose id was trimmed away gets `reset` with one.
+    pub fn events_start(
+        &mut self,
+        id: &str,
+        after: Option<&str>,
+    ) -> Result<EventsStart, ProgressError> {
+        keys::validate_id(id)?;
+        if let Some(after) = after
+            && !redwasm_guest::sse::is_stream_id(after)
+        {
+            return Err(ProgressError::invalid(
+                "Last-Event-ID",
+                "must be a stream id <ms>-<seq>",
+            ));
+        }
+        let max = self.config.stream_maxlen.to_string();
+        let reply = scripts::EVENTS.run(
+            &mut self.redis,
+            &[keys::base(id)],
+            &[Arg::from(after.unwrap_or("")), Arg::from(&max)],
+        )?;
+        let [
+            Value::Int(1),
+            Value::Bytes(kind),
+            Value::Bytes(json),
+            Value::Bytes(last),
+            rest @ ..,
+        ] = reply.as_slice()
+        else {
+            return match reply.as_slice() {
+                [Value::Int(0)] => Err(ProgressError::NotFound),
+                other => Err(ProgressError::Unavailable(format!(
+                    "unexpected script reply {other:?}"
+                ))),
+            };
+        };
+        let json = String::from_utf8_lossy(json).into_owned();
+        let last_id = String::from_utf8_lossy(last).into_owned();
+        let status = serde_json::from_str::<Json>(&json)
+            .ok()
+            .and_then(|entry| entry["status"].as_str().map(str::to_string))
+            .unwrap_or_default();
+        let finished = status != "running";
+        let snapshot_event = if finished {
+            status.as_str()
+        } else {
+            "progress"
+        };
+        let events = match kind.as_slice() {
+            b"snapshot" => vec![SseEvent {
+                id: last_id.clone(),
+                event: snapshot_event.to_string(),
+                data: json,
+            }],
+            b"reset" => vec![SseEvent {
+                id: last_id.clone(),
+                event: "reset".to_string(),
+                data: json,
+            }],
+            _ => stream_events(rest),
+        };
+        Ok(EventsStart {
+            events,
+            last_id,
+            finished,
+        })
+    }
+
+    /// The events of entry `id` after `after`, waiting up to `block_ms` for one (how a
+    /// component streams by itself, under Spin). `Ok(None)`: the entry is gone.
+    pub fn events_after(
+        &mut self,
+        id: &str,
+        after: &str,
+        block_ms: u64,
+    ) -> Result<Option<Vec<SseEvent>>, ProgressError> {
+        let stream = keys::stream(id);
+        let block = block_ms.to_string();
+        let reply = self.redis.exec(
+            "XREAD",
+            &[
+                Arg::from("COUNT"),
+                Arg::from("100"),
+                Arg::from("BLOCK"),
+                Arg::from(&block),
+                Arg::from("STREAMS"),
+                Arg::from(&stream),
+                Arg::from(after),
+            ],
+        )?;
+        // Flattened: [stream key, id, "event", e, "data", d, id, ...], or nil on timeout.
+        let events = match reply.as_slice() {
+            [] | [Value::Nil] => Vec::new(),
+            [_key, rest @ ..] => rest
+                .chunks(5)
+                .filter_map(|c| match c {
+                    [
+                        Value::Bytes(id),
+                        _,
+                        Value::Bytes(event),
+                        _,
+                        Value::Bytes(data),
+                    ] => Some(SseEvent {
+                        id: String::from_utf8_lossy(id).into_owned(),
+                        event: String::from_utf8_lossy(event).into_owned(),
+                        data: String::from_utf8_lossy(data).into_owned(),
+                    }),
+                    _ => None,
+                })
+                .collect(),
+        };
+        if events.is_empty() {
+            let entry = keys::entry(id);
+            let exists = self.redis.exec("EXISTS", &[Arg::from(&entry)])?;
+            if matches!(exists.as_slice(), [Value::Int(0)]) {
+                return Ok(None);
+            }
+        }
+        Ok(Some(events))
+    }
+
     fn check_message(&self, message: Option<&str>) -> Result<(), ProgressError> {
         match message {
             Some(m) if m.len() as u64 > self.config.max_message_bytes => {
@@ -252,6 +392,21 @@ impl<R: RedisExec, C: Clock> Progress<R, C> {
             _ => changed(&reply),
         }
     }
+}
+
+/// `id, event, data` triples of a flattened reply → events.
+fn stream_events(values: &[Value]) -> Vec<SseEvent> {
+    values
+        .chunks(3)
+        .filter_map(|c| match c {
+            [Value::Bytes(id), Value::Bytes(event), Value::Bytes(data)] => Some(SseEvent {
+                id: String::from_utf8_lossy(id).into_owned(),
+                event: String::from_utf8_lossy(event).into_owned(),
+                data: String::from_utf8_lossy(data).into_owned(),
+            }),
+            _ => None,
+        })
+        .collect()
 }
 
 fn text(value: Option<&Value>) -> String {

@@ -4,7 +4,9 @@
 
 use std::cell::RefCell;
 
-use redwasm_guest::spin::{RequestShape, SpinRedis, read_request, send, variable};
+use redwasm_guest::http::{CORRELATION_HEADER, HttpRequest, correlation_id};
+use redwasm_guest::spin::{BodyWriter, RequestShape, SpinRedis, read_request, send, variable};
+use redwasm_guest::sse;
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 use spin_sdk::http_component;
 
@@ -17,7 +19,12 @@ thread_local! {
 }
 
 /// The request headers the HTTP layer reads.
-const REQUEST_HEADERS: [&str; 2] = ["x-correlation-id", "content-type"];
+const REQUEST_HEADERS: [&str; 4] = [
+    "x-correlation-id",
+    "content-type",
+    sse::LAST_EVENT_ID,
+    sse::FANOUT_REQUEST_HEADER,
+];
 
 fn with_progress<T>(f: impl FnOnce(&mut Progress<SpinRedis, SystemClock>) -> T) -> T {
     PROGRESS.with(|cell| {
@@ -45,10 +52,69 @@ async fn handle_http(request: IncomingRequest, response_out: ResponseOutparam) {
         max_body_bytes: crate::http::MAX_BODY_BYTES,
     };
     let response = match read_request(request, &shape) {
-        Ok(request) => with_progress(|progress| crate::http::handle(progress, &request)),
+        Ok(request) => match crate::http::events_target(&request) {
+            // Under Spin there is no fan-out: the instance streams the events itself.
+            Some(Ok(id)) => return stream_events(&id, &request, response_out),
+            Some(Err(problem)) => problem,
+            None => with_progress(|progress| crate::http::handle(progress, &request)),
+        },
         Err(problem) => problem,
     };
     send(response_out, response, "redwasm-progress");
+}
+
+/// `GET /v1/progress/{id}/events` streamed by the instance: the first events, then every
+/// later one as it is appended (a blocking `XREAD` of the entry's stream), a keep-alive
+/// comment when nothing happened for `HEARTBEAT_S`, until the terminal event, the entry's
+/// expiry, or the client leaving.
+fn stream_events(id: &str, request: &HttpRequest, response_out: ResponseOutparam) {
+    let correlation = correlation_id(request.header(CORRELATION_HEADER));
+    let start = with_progress(|progress| crate::http::events_start(progress, id, request));
+    let start = match start {
+        Ok(start) => start,
+        Err(problem) => {
+            let problem = problem.with_header(CORRELATION_HEADER, &correlation);
+            return send(response_out, problem, "redwasm-progress");
+        }
+    };
+    let mut first = sse::preamble();
+    for event in &start.events {
+        event.encode(&mut first);
+    }
+    let head = crate::http::event_stream_response()
+        .with_header(CORRELATION_HEADER, &correlation)
+        .with_body(first);
+    let Some(mut writer) = BodyWriter::start(response_out, head) else {
+        return;
+    };
+    if start.finished {
+        return;
+    }
+    let mut last = start.last_id;
+    loop {
+        let next =
+            with_progress(|progress| progress.events_after(id, &last, sse::HEARTBEAT_S * 1000));
+        let events = match next {
+            Ok(Some(events)) => events,
+            Ok(None) | Err(_) => return,
+        };
+        if events.is_empty() {
+            if !writer.write(sse::HEARTBEAT) {
+                return;
+            }
+            continue;
+        }
+        let mut bytes = Vec::new();
+        let mut finished = false;
+        for event in &events {
+            event.encode(&mut bytes);
+            finished |= crate::TERMINAL_EVENTS.contains(&event.event.as_str());
+            last = event.id.clone();
+        }
+        if !writer.write(&bytes) || finished {
+            return;
+        }
+    }
 }
 
 // The same HTTP layer, called by the redwasm host in one go (`redwasm:http/handler`).

@@ -284,3 +284,81 @@ fn generated_ids_carry_128_random_bits() {
     assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
     assert_ne!(a, b);
 }
+
+#[test]
+fn event_streams_start_with_a_snapshot_a_replay_or_a_reset() {
+    let f = Fixture::new();
+    let mut p = f.progress();
+    let started = p.start(&new_entry("job-5", 5)).unwrap();
+    let new_client = p.events_start("job-5", None).unwrap();
+    assert_eq!(new_client.events.len(), 1);
+    assert_eq!(new_client.events[0].event, "progress");
+    assert_eq!(new_client.last_id, started.event_id);
+    assert!(!new_client.finished);
+
+    let one = p
+        .update(
+            "job-5",
+            &Step {
+                step: Some(1),
+                ..Step::default()
+            },
+        )
+        .unwrap();
+    let two = p
+        .update(
+            "job-5",
+            &Step {
+                step: Some(2),
+                ..Step::default()
+            },
+        )
+        .unwrap();
+    let resumed = p.events_start("job-5", Some(&started.event_id)).unwrap();
+    let ids: Vec<&str> = resumed.events.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, [one.event_id.as_str(), two.event_id.as_str()]);
+    assert_eq!(resumed.last_id, two.event_id);
+    // Up to date: nothing to replay, follow after the same id.
+    let current = p.events_start("job-5", Some(&two.event_id)).unwrap();
+    assert!(current.events.is_empty());
+    assert_eq!(current.last_id, two.event_id);
+    // An id from the future is a reset, as is one trimmed away.
+    let future = p.events_start("job-5", Some("99999999999999-0")).unwrap();
+    assert_eq!(future.events[0].event, "reset");
+    let _: i64 = redis::cmd("XTRIM")
+        .arg("p{job-5}:s")
+        .arg("MAXLEN")
+        .arg(1)
+        .query(&mut f.inspect())
+        .unwrap();
+    let trimmed = p.events_start("job-5", Some(&started.event_id)).unwrap();
+    assert_eq!(trimmed.events.len(), 1);
+    assert_eq!(trimmed.events[0].event, "reset");
+    assert_eq!(trimmed.last_id, two.event_id);
+
+    // Waiting for the next event, as a component streaming by itself does.
+    f.clock.advance_ms(10);
+    let done = p.finish("job-5", Outcome::Completed, None).unwrap();
+    let next = p
+        .events_after("job-5", &two.event_id, 100)
+        .unwrap()
+        .unwrap();
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].id, done.event_id);
+    assert_eq!(next[0].event, "completed");
+    assert!(
+        p.events_after("job-5", &done.event_id, 50)
+            .unwrap()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(p.events_start("job-5", None).unwrap().finished);
+
+    assert!(matches!(
+        p.events_start("job-5", Some("yesterday")),
+        Err(ProgressError::Invalid { .. })
+    ));
+    assert_eq!(p.events_start("gone", None), Err(ProgressError::NotFound));
+    p.delete("job-5").unwrap();
+    assert_eq!(p.events_after("job-5", &done.event_id, 10).unwrap(), None);
+}

@@ -84,8 +84,11 @@ pub use acl::AclMode;
 pub use pool::{Health, REDIS_CA_CERT_ENV, RedisPool, RedisPoolConfig, RedisStats, SandboxStatus};
 
 use allowed::{AllowedHosts, parse_address};
-use pool::{Endpoint, Failure, failure_text, redact};
-use sandbox::{Blocking, Limits, ReplyRewrite};
+pub(crate) use pool::Endpoint;
+pub(crate) use pool::failure_text;
+use pool::{Failure, redact};
+pub(crate) use sandbox::Blocking;
+use sandbox::{Limits, ReplyRewrite};
 
 /// A guest-visible Redis error (the WIT `error` variant of both interface versions).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1026,6 +1026,16 @@ impl Endpoint {
         Ok(value)
     }
 
+    /// A connection of its own without a response timeout, for a reader the host keeps
+    /// blocked for long (the SSE fan-out's `XREAD BLOCK`); the caller bounds each command.
+    pub(crate) async fn long_blocking_connection(
+        self: &Arc<Self>,
+    ) -> Result<MultiplexedConnection, String> {
+        self.dedicated_connection()
+            .await
+            .map_err(|f| failure_text(&f))
+    }
+
     async fn dedicated_connection(self: &Arc<Self>) -> Result<MultiplexedConnection, Failure> {
         // No response timeout: the command itself may legitimately block for long; the
         // caller bounds it by the command's own timeout plus a margin.

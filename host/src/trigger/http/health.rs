@@ -69,8 +69,13 @@ pub(super) async fn health(app: &HttpApp) -> Response<Body> {
 
 /// `GET /metrics`: Prometheus text format.
 pub(super) fn metrics(app: &HttpApp) -> Response<Body> {
-    let redis = app.runtime.redis().render_metrics();
-    let text = app.runtime.metrics().render(&redis);
+    let mut extra = app.runtime.redis().render_metrics();
+    extra.push_str(&format!(
+        "# HELP redwasm_sse_open_streams Event streams open through the SSE fan-out.\n\
+         # TYPE redwasm_sse_open_streams gauge\nredwasm_sse_open_streams {}\n",
+        app.sse.open_streams()
+    ));
+    let text = app.runtime.metrics().render(&extra);
     let mut response = Response::new(full(text));
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -12,11 +12,13 @@
 //!   wasmtime-wasi-http's `ProxyHandler`: instance creation, reuse, concurrency and expiry.
 //! - `health`: `/health` and `/metrics`.
 //! - `problem`: RFC 9457 responses for errors the host answers itself.
+//! - `sse`: the SSE fan-out (one blocking reader per host feeds every open event stream).
 
 mod direct;
 mod handler;
 mod health;
 mod problem;
+mod sse;
 mod typed;
 
 use std::collections::BTreeMap;
@@ -137,6 +139,7 @@ pub struct HttpApp {
     redis_address: Option<String>,
     limits: TriggerLimits,
     inflight: Arc<Semaphore>,
+    sse: Arc<sse::SseHub>,
 }
 
 impl HttpApp {
@@ -184,6 +187,7 @@ impl HttpApp {
         }
         let router = Router::build(&table)?;
         let inflight = Arc::new(Semaphore::new(limits.max_inflight));
+        let sse = sse::SseHub::new(runtime.redis().admin(), sse::SseLimits::default());
         Ok(HttpApp {
             runtime,
             router,
@@ -191,6 +195,7 @@ impl HttpApp {
             redis_address,
             limits,
             inflight,
+            sse,
         })
     }
 
@@ -263,10 +268,16 @@ impl HttpApp {
         };
         // A typed guest that reads `x-correlation-id` gets the id the host logs, generated
         // when the client sent none; a wasi:http guest sees the client's headers unchanged.
-        if matches!(&served.handler, Handler::Direct(direct) if direct.is_typed())
-            && let Ok(value) = HeaderValue::from_str(correlation_id)
-        {
-            request.headers_mut().insert(CORRELATION_ID, value);
+        if matches!(&served.handler, Handler::Direct(direct) if direct.is_typed()) {
+            if let Ok(value) = HeaderValue::from_str(correlation_id) {
+                request.headers_mut().insert(CORRELATION_ID, value);
+            }
+            // It may answer an event-stream request at once and let the host follow the
+            // stream (see `sse`).
+            request.headers_mut().insert(
+                sse::FANOUT_REQUEST_HEADER,
+                HeaderValue::from_static("fanout"),
+            );
         }
         if spin_context {
             add_spin_context(&mut request, &matched, client, local);
@@ -319,7 +330,9 @@ impl HttpApp {
             body_too_large(limit)
         } else {
             match result {
-                Ok(Ok(mut response)) => {
+                Ok(Ok(response)) => {
+                    let prefix = served.component.redis_prefix();
+                    let mut response = self.sse.follow(id, prefix, response).await;
                     response.extensions_mut().insert(FromComponent);
                     response
                 }
