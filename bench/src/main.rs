@@ -38,6 +38,7 @@ use redis::aio::MultiplexedConnection;
 mod outbound;
 mod queue;
 mod ratelimit;
+mod sse;
 
 /// The cache component's read script, byte for byte.
 const GET_LUA: &str = include_str!("../../components/cache/lua/get.lua");
@@ -101,8 +102,17 @@ struct Cli {
     /// Queue: jobs per batch enqueue call.
     #[arg(long, env = "BENCH_QUEUE_BATCH", default_value_t = 1000)]
     queue_batch: usize,
-    /// Which parts to run (`all` = cache HTTP, cache embedded, rate limit, outbound, then
-    /// queues).
+    /// SSE: event streams kept open at once.
+    #[arg(long, env = "BENCH_SSE_STREAMS", default_value_t = 10_000)]
+    sse_streams: usize,
+    /// SSE: progress entries the streams are spread over.
+    #[arg(long, env = "BENCH_SSE_ENTRIES", default_value_t = 1000)]
+    sse_entries: usize,
+    /// SSE: streams that receive each round of updates (about).
+    #[arg(long, env = "BENCH_SSE_RECEIVING", default_value_t = 1000)]
+    sse_receiving: usize,
+    /// Which parts to run (`all` = cache HTTP, cache embedded, rate limit, outbound, SSE,
+    /// then queues).
     #[arg(long, value_enum, default_value = "all")]
     only: Only,
     /// Manifest the host serves (default: the workspace `spin.toml`).
@@ -128,6 +138,8 @@ enum Only {
     Queue,
     /// Outbound HTTP and key-value from a component only.
     Outbound,
+    /// Many open event streams through the host's SSE fan-out only.
+    Sse,
 }
 
 impl Only {
@@ -145,6 +157,9 @@ impl Only {
     }
     fn outbound(self) -> bool {
         matches!(self, Only::All | Only::Outbound)
+    }
+    fn sse(self) -> bool {
+        matches!(self, Only::All | Only::Sse)
     }
 }
 
@@ -297,7 +312,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .parent()
         .map(Path::to_path_buf)
         .context("the bench binary's directory")?;
-    if !cli.no_build && (cli.only.cache_http() || cli.only.ratelimit()) {
+    if !cli.no_build && (cli.only.cache_http() || cli.only.ratelimit() || cli.only.sse()) {
         build_servers(&workspace)?;
     }
 
@@ -358,6 +373,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     if cli.only.outbound() {
         let o = outbound::section(&cli, &settings, &redis_url, redis.clone()).await?;
         summary.extend(o);
+    }
+    if cli.only.sse() {
+        let s = sse::section(&cli, &workspace, &bin_dir, &redis_url).await?;
+        summary.extend(s);
     }
     if cli.only.queue() {
         let q = queue::section(&cli, &settings, &workspace, &redis_url, redis).await?;
