@@ -179,7 +179,11 @@ pub(crate) async fn section(
         let response = control
             .send(&Req::post_json("/v1/progress", body.to_string()))
             .await?;
-        anyhow::ensure!(response.status() == 201, "start {id}: {}", response.status());
+        anyhow::ensure!(
+            response.status() == 201,
+            "start {id}: {}",
+            response.status()
+        );
     }
     let deliveries = Arc::new(Deliveries {
         latencies_us: Mutex::new(new_hist()),
@@ -228,7 +232,10 @@ pub(crate) async fn section(
         for id in &ids[..updated_entries] {
             let body = serde_json::json!({"step": round + 1, "message": format!("t:{}", now_us())});
             let response = control
-                .send(&Req::post_json(format!("/v1/progress/{id}"), body.to_string()))
+                .send(&Req::post_json(
+                    format!("/v1/progress/{id}"),
+                    body.to_string(),
+                ))
                 .await?;
             anyhow::ensure!(response.status() == 200, "update {id}");
         }

@@ -315,7 +315,14 @@ pub async fn build(options: &AppOptions) -> anyhow::Result<Built> {
     prefixes.sort();
     prefixes.dedup();
     pool.prepare_sandbox(&prefixes).await?;
-    let http = HttpApp::new(runtime, routes, redis_address, options.limits.clone())?;
+    let mut limits = options.limits.clone();
+    if let Some(n) = manifest.host.max_event_streams {
+        limits.max_event_streams = n;
+    }
+    if let Some(n) = manifest.host.max_event_streams_per_component {
+        limits.max_event_streams_per_component = n;
+    }
+    let http = HttpApp::new(runtime, routes, redis_address, limits)?;
     Ok(Built { http, workers })
 }
 

@@ -273,3 +273,54 @@ async fn many_clients_share_one_reader() {
     }
     host.stop().await.unwrap();
 }
+
+/// The fan-out has budgets of its own: beyond a component's open-stream budget, 503 with a
+/// problem; a closed stream gives its slot back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn open_streams_have_a_budget() {
+    let host =
+        TestHost::start_with(|options| options.limits.max_event_streams_per_component = 2).await;
+    post(&host, "/v1/progress", json!({"id": "b1", "total_steps": 3})).await;
+    let mut first = Stream::open(&host, "b1", None).await;
+    let mut second = Stream::open(&host, "b1", None).await;
+    first.next().await.unwrap();
+    second.next().await.unwrap();
+    let refused = reqwest::get(host.url("/v1/progress/b1/events"))
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        refused.headers()["content-type"].to_str().unwrap(),
+        "application/problem+json"
+    );
+    // Other requests of the component are not affected.
+    let entry: Value = reqwest::get(host.url("/v1/progress/b1"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(entry["status"], "running");
+    // The terminal event closes both; their slots come back.
+    post(&host, "/v1/progress/b1/complete", json!({})).await;
+    assert_eq!(first.next().await.unwrap().event, "completed");
+    assert_eq!(second.next().await.unwrap().event, "completed");
+    first.assert_ends().await;
+    second.assert_ends().await;
+    post(&host, "/v1/progress", json!({"id": "b2", "total_steps": 3})).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let response = reqwest::get(host.url("/v1/progress/b2/events"))
+            .await
+            .unwrap();
+        if response.status() == StatusCode::OK {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "slots never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    host.stop().await.unwrap();
+}

@@ -31,6 +31,10 @@ pub struct HostSettings {
     /// (`169.254.0.0/16`, `fe80::/10`: cloud metadata endpoints).
     #[serde(default, deserialize_with = "blocked_networks")]
     pub blocked_networks: Option<Vec<ipnet::IpNet>>,
+    /// Event streams open at once through the SSE fan-out (503 beyond). Default 20000.
+    pub max_event_streams: Option<usize>,
+    /// Event streams one component may have open at once (503 beyond). Default 15000.
+    pub max_event_streams_per_component: Option<usize>,
     /// `[[application.tool.redwasm.queue_trigger]]`: queues whose jobs the host feeds to
     /// worker components. Spin ignores `tool` tables, so the same `spin.toml` still runs
     /// under `spin up` (where the worker's `[[trigger.redis]]` fallback applies).

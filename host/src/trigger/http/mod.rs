@@ -60,6 +60,10 @@ pub struct TriggerLimits {
     pub header_read_timeout: Duration,
     /// Time in-flight requests get to finish after shutdown begins.
     pub shutdown_grace: Duration,
+    /// Event streams open at once through the SSE fan-out; beyond, 503.
+    pub max_event_streams: usize,
+    /// Event streams one component may have open at once; beyond, 503.
+    pub max_event_streams_per_component: usize,
 }
 
 impl Default for TriggerLimits {
@@ -68,6 +72,8 @@ impl Default for TriggerLimits {
             max_inflight: 4096,
             header_read_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(10),
+            max_event_streams: 20_000,
+            max_event_streams_per_component: 15_000,
         }
     }
 }
@@ -187,7 +193,13 @@ impl HttpApp {
         }
         let router = Router::build(&table)?;
         let inflight = Arc::new(Semaphore::new(limits.max_inflight));
-        let sse = sse::SseHub::new(runtime.redis().admin(), sse::SseLimits::default());
+        let sse = sse::SseHub::new(
+            runtime.redis().admin(),
+            sse::SseLimits {
+                max_streams: limits.max_event_streams,
+                max_streams_per_component: limits.max_event_streams_per_component,
+            },
+        );
         Ok(HttpApp {
             runtime,
             router,

@@ -66,15 +66,6 @@ pub(super) struct SseLimits {
     pub(super) max_streams_per_component: usize,
 }
 
-impl Default for SseLimits {
-    fn default() -> Self {
-        SseLimits {
-            max_streams: 20_000,
-            max_streams_per_component: 15_000,
-        }
-    }
-}
-
 /// One stream entry, encoded once for every client.
 struct Event {
     id: (u64, u64),
