@@ -19,3 +19,5 @@ mod host;
 mod progress;
 #[path = "conformance/ratelimit.rs"]
 mod ratelimit;
+#[path = "conformance/sessions.rs"]
+mod sessions;

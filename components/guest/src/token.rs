@@ -22,6 +22,14 @@ pub fn new_token() -> String {
     out
 }
 
+/// 128 bits from the platform's CSPRNG as 32 lower-case hex digits, for secrets (session
+/// ids): unlike [`new_token`] there is no fallback, so no guessable id is ever issued.
+pub fn secure_token() -> Result<String, String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| format!("no randomness: {e}"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// A uniformly random number in `0..=max`.
 pub fn random_up_to(max: u64) -> u64 {
     if max == 0 {

@@ -14,7 +14,7 @@ pub use redwasm_guest::http::{
     CORRELATION_HEADER, HttpRequest, HttpResponse, correlation_id, problem,
 };
 use redwasm_guest::http::{
-    JsonBodyError, check_method, invalid_input, json_request_body, method_not_allowed, not_found,
+    JsonBodyError, check_method, invalid_input, json_object_body, method_not_allowed, not_found,
     redis_unavailable, unsupported_media_type,
 };
 use redwasm_guest::percent::decode_component;
@@ -228,24 +228,11 @@ fn path_id(raw: &str) -> Result<String, HttpError> {
 /// The body as a JSON object with only `allowed` fields (an empty body is `{}`); 415 for a
 /// content type other than JSON, 400 naming the field otherwise.
 fn object_body(request: &HttpRequest, allowed: &[&str]) -> Result<Map<String, Value>, HttpError> {
-    let value = match json_request_body(request) {
-        Ok(Some(value)) => value,
-        Ok(None) => return Ok(Map::new()),
-        Err(JsonBodyError::UnsupportedMediaType(detail)) => {
-            return Err(HttpError::UnsupportedMediaType(detail));
-        }
-        Err(JsonBodyError::Invalid(detail)) => return Err(HttpError::invalid("body", detail)),
-    };
-    let Value::Object(map) = value else {
-        return Err(HttpError::invalid("body", "must be a JSON object"));
-    };
-    if let Some(unknown) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(HttpError::invalid(
-            unknown,
-            format!("unknown field; expected one of {}", allowed.join(", ")),
-        ));
-    }
-    Ok(map)
+    json_object_body(request, allowed).map_err(|error| match error {
+        JsonBodyError::UnsupportedMediaType(detail) => HttpError::UnsupportedMediaType(detail),
+        JsonBodyError::Invalid(detail) => HttpError::invalid("body", detail),
+        JsonBodyError::Field { field, detail } => HttpError::invalid(&field, detail),
+    })
 }
 
 fn take_string(body: &mut Map<String, Value>, field: &str) -> Result<Option<String>, HttpError> {

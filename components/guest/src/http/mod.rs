@@ -111,6 +111,37 @@ pub enum JsonBodyError {
     UnsupportedMediaType(String),
     /// The body does not parse (400 naming `body`); the parser's message.
     Invalid(String),
+    /// A field is wrong (400 naming it): not an object (`body`), or an unknown field.
+    Field {
+        /// The field.
+        field: String,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+/// The request body as a JSON object with only `allowed` fields (an empty body is `{}`), as
+/// [`json_request_body`] reads it.
+pub fn json_object_body(
+    request: &HttpRequest,
+    allowed: &[&str],
+) -> Result<serde_json::Map<String, serde_json::Value>, JsonBodyError> {
+    let Some(value) = json_request_body(request)? else {
+        return Ok(serde_json::Map::new());
+    };
+    let serde_json::Value::Object(map) = value else {
+        return Err(JsonBodyError::Field {
+            field: "body".into(),
+            detail: "must be a JSON object".into(),
+        });
+    };
+    if let Some(unknown) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(JsonBodyError::Field {
+            field: unknown.clone(),
+            detail: format!("unknown field; expected one of {}", allowed.join(", ")),
+        });
+    }
+    Ok(map)
 }
 
 /// The request body as JSON, `None` when it is empty. A `Content-Type` other than

@@ -152,6 +152,7 @@ fn json_body(request: &HttpRequest) -> Result<serde_json::Value, HttpError> {
             Err(HttpError::UnsupportedMediaType(detail))
         }
         Err(JsonBodyError::Invalid(detail)) => Err(HttpError::invalid("body", detail)),
+        Err(JsonBodyError::Field { field, detail }) => Err(HttpError::invalid(&field, detail)),
     }
 }
 
