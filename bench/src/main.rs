@@ -38,6 +38,7 @@ use redis::aio::MultiplexedConnection;
 mod outbound;
 mod queue;
 mod ratelimit;
+mod sessions;
 mod sse;
 
 /// The cache component's read script, byte for byte.
@@ -112,7 +113,7 @@ struct Cli {
     #[arg(long, env = "BENCH_SSE_RECEIVING", default_value_t = 1000)]
     sse_receiving: usize,
     /// Which parts to run (`all` = cache HTTP, cache embedded, rate limit, outbound, SSE,
-    /// then queues).
+    /// sessions and progress, then queues).
     #[arg(long, value_enum, default_value = "all")]
     only: Only,
     /// Manifest the host serves (default: the workspace `spin.toml`).
@@ -140,6 +141,8 @@ enum Only {
     Outbound,
     /// Many open event streams through the host's SSE fan-out only.
     Sse,
+    /// Session create/read and progress update latency only.
+    Sessions,
 }
 
 impl Only {
@@ -160,6 +163,9 @@ impl Only {
     }
     fn sse(self) -> bool {
         matches!(self, Only::All | Only::Sse)
+    }
+    fn sessions(self) -> bool {
+        matches!(self, Only::All | Only::Sessions)
     }
 }
 
@@ -312,7 +318,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .parent()
         .map(Path::to_path_buf)
         .context("the bench binary's directory")?;
-    if !cli.no_build && (cli.only.cache_http() || cli.only.ratelimit() || cli.only.sse()) {
+    if !cli.no_build && (cli.only.cache_http() || cli.only.ratelimit() || cli.only.sse() || cli.only.sessions()) {
         build_servers(&workspace)?;
     }
 
@@ -376,6 +382,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     if cli.only.sse() {
         let s = sse::section(&cli, &workspace, &bin_dir, &redis_url).await?;
+        summary.extend(s);
+    }
+    if cli.only.sessions() {
+        let s = sessions::section(&cli, &workspace, &bin_dir, &redis_url).await?;
         summary.extend(s);
     }
     if cli.only.queue() {
@@ -499,6 +509,33 @@ fn spawn_native(
     let mut command = Command::new(native_bin);
     command.args(["--listen", &addr.to_string(), "--redis-url", redis_url]);
     Ok((ChildGuard::spawn("native_cache", command, log)?, addr))
+}
+
+/// The `redwasm` host as a child process serving the workspace `spin.toml` on a free
+/// loopback port against `redis_url`, ready (its `/health` answered); its log in
+/// `target/bench/<log>`.
+async fn spawn_host(
+    workspace: &Path,
+    bin_dir: &Path,
+    redis_url: &str,
+    log: &str,
+) -> anyhow::Result<(ChildGuard, SocketAddr)> {
+    let redwasm_bin = find_binary(bin_dir, "redwasm")?;
+    let logs = workspace.join("target").join("bench");
+    std::fs::create_dir_all(&logs)?;
+    let addr: SocketAddr = ([127, 0, 0, 1], redwasm_testkit::free_port()).into();
+    let mut command = Command::new(&redwasm_bin);
+    command
+        .current_dir(workspace)
+        .args(["serve", "--manifest"])
+        .arg(workspace.join("spin.toml"))
+        .arg("--listen")
+        .arg(addr.to_string())
+        .env("REDIS_URL", redis_url)
+        .env("RUST_LOG", "warn");
+    let mut host = ChildGuard::spawn("redwasm", command, &logs.join(log))?;
+    wait_http_ready(&mut host, addr, "/health").await?;
+    Ok((host, addr))
 }
 
 fn find_binary(bin_dir: &Path, name: &str) -> anyhow::Result<PathBuf> {

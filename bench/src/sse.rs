@@ -154,21 +154,7 @@ pub(crate) async fn section(
          {rounds} rounds of updates to {updated_entries} entries ({} streams receiving) ==",
         updated_entries * per_entry
     );
-    let redwasm_bin = find_binary(bin_dir, "redwasm")?;
-    let logs = workspace.join("target").join("bench");
-    std::fs::create_dir_all(&logs)?;
-    let addr: SocketAddr = ([127, 0, 0, 1], redwasm_testkit::free_port()).into();
-    let mut command = Command::new(&redwasm_bin);
-    command
-        .current_dir(workspace)
-        .args(["serve", "--manifest"])
-        .arg(workspace.join("spin.toml"))
-        .arg("--listen")
-        .arg(addr.to_string())
-        .env("REDIS_URL", redis_url)
-        .env("RUST_LOG", "warn");
-    let mut host = ChildGuard::spawn("redwasm", command, &logs.join("redwasm-sse.log"))?;
-    wait_http_ready(&mut host, addr, "/health").await?;
+    let (host, addr) = spawn_host(workspace, bin_dir, redis_url, "redwasm-sse.log").await?;
     let pid = host.child.id();
 
     let mut control = HttpConn::connect(addr).await?;
