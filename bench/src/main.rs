@@ -318,7 +318,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .parent()
         .map(Path::to_path_buf)
         .context("the bench binary's directory")?;
-    if !cli.no_build && (cli.only.cache_http() || cli.only.ratelimit() || cli.only.sse() || cli.only.sessions()) {
+    if !cli.no_build
+        && (cli.only.cache_http() || cli.only.ratelimit() || cli.only.sse() || cli.only.sessions())
+    {
         build_servers(&workspace)?;
     }
 

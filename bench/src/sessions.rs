@@ -101,7 +101,8 @@ pub(crate) async fn section(
     let entries = 100;
     let mut control = HttpConn::connect(addr).await?;
     for e in 0..entries {
-        let body = serde_json::json!({"id": format!("bench-{run_id}-{e}"), "total_steps": 1_000_000});
+        let body =
+            serde_json::json!({"id": format!("bench-{run_id}-{e}"), "total_steps": 1_000_000});
         control
             .send(&Req::post_json("/v1/progress", body.to_string()))
             .await?;

@@ -26,8 +26,11 @@ struct Stream {
 
 impl Stream {
     async fn open(host: &TestHost, id: &str, last_event_id: Option<&str>) -> Stream {
-        let mut request =
-            reqwest::Client::new().get(host.url(&format!("/v1/progress/{id}/events")));
+        Self::open_path(host, &format!("/v1/progress/{id}/events"), last_event_id).await
+    }
+
+    async fn open_path(host: &TestHost, path: &str, last_event_id: Option<&str>) -> Stream {
+        let mut request = reqwest::Client::new().get(host.url(path));
         if let Some(last) = last_event_id {
             request = request.header("last-event-id", last);
         }
@@ -322,5 +325,36 @@ async fn open_streams_have_a_budget() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    host.stop().await.unwrap();
+}
+
+/// A queue's job state changes stream the same way (`GET /v1/queues/{queue}/events`): live
+/// after connecting, and replayed after `Last-Event-ID`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn queue_job_changes_stream_as_events() {
+    let host = TestHost::start().await;
+    let mut live = Stream::open_path(&host, "/v1/queues/mail/events", None).await;
+    let job = post(
+        &host,
+        "/v1/queues/mail/jobs",
+        json!({"type": "welcome", "payload": {}}),
+    )
+    .await;
+    let id = job["id"].as_str().unwrap().to_string();
+    let waiting = live.next().await.unwrap();
+    assert_eq!(waiting.event, "waiting");
+    assert_eq!(waiting.data["id"], id.as_str());
+    assert!(waiting.data["ms"].is_u64(), "{:?}", waiting.data);
+    drop(live);
+    let cancelled = reqwest::Client::new()
+        .delete(host.url(&format!("/v1/queues/mail/jobs/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert!(cancelled.status().is_success());
+    let mut resumed = Stream::open_path(&host, "/v1/queues/mail/events", Some(&waiting.id)).await;
+    let next = resumed.next().await.unwrap();
+    assert_eq!(next.event, "cancelled", "replayed after the last seen id");
+    assert_eq!(next.data["id"], id.as_str());
     host.stop().await.unwrap();
 }

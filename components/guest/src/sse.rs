@@ -54,6 +54,65 @@ impl SseEvent {
     }
 }
 
+/// A Redis stream entry as an event, as the redwasm host's fan-out encodes it too: `event`
+/// from the `event` field, `data` from the `data` field, or (without one) a JSON object of the
+/// other fields, numbers as numbers.
+pub fn stream_event(id: String, fields: &[(String, String)]) -> SseEvent {
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
+    let event = field("event").unwrap_or_default();
+    let data = field("data").unwrap_or_else(|| {
+        let object: serde_json::Map<String, serde_json::Value> = fields
+            .iter()
+            .filter(|(name, _)| name != "event")
+            .map(|(name, value)| {
+                let value = value
+                    .parse::<u64>()
+                    .map(serde_json::Value::from)
+                    .unwrap_or_else(|_| serde_json::Value::from(value.clone()));
+                (name.clone(), value)
+            })
+            .collect();
+        serde_json::Value::Object(object).to_string()
+    });
+    SseEvent { id, event, data }
+}
+
+/// A `200 text/event-stream` response whose body is the preamble and `events`.
+pub fn event_stream_response(events: &[SseEvent]) -> crate::http::HttpResponse {
+    let mut body = preamble();
+    for event in events {
+        event.encode(&mut body);
+    }
+    event_stream_head().with_body(body)
+}
+
+/// The head every event stream answers with (no body yet).
+pub fn event_stream_head() -> crate::http::HttpResponse {
+    crate::http::HttpResponse::new(200)
+        .with_header("Content-Type", "text/event-stream")
+        .with_header("Cache-Control", "no-cache")
+        .with_header("X-Accel-Buffering", "no")
+}
+
+/// Asks the redwasm host to follow `key` (in the component's namespace) after `after`,
+/// ending the stream after any of the events `ends` (see the module docs).
+pub fn follow(
+    response: crate::http::HttpResponse,
+    key: &str,
+    after: &str,
+    ends: &[&str],
+) -> crate::http::HttpResponse {
+    response
+        .with_header(FOLLOW_HEADER, key)
+        .with_header(AFTER_HEADER, after)
+        .with_header(END_HEADER, &ends.join(" "))
+}
+
 /// The `retry:` preamble every stream starts with.
 pub fn preamble() -> Vec<u8> {
     format!("retry: {RETRY_MS}\n\n").into_bytes()
@@ -85,6 +144,18 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "retry: 3000\n\nid: 1-0\nevent: progress\ndata: {\"a\":1}\n\n"
         );
+    }
+
+    #[test]
+    fn entries_without_data_carry_their_other_fields() {
+        let fields = [
+            ("event".to_string(), "completed".to_string()),
+            ("id".to_string(), "job-1".to_string()),
+            ("ms".to_string(), "17".to_string()),
+        ];
+        let event = stream_event("5-0".into(), &fields);
+        assert_eq!(event.event, "completed");
+        assert_eq!(event.data, r#"{"id":"job-1","ms":17}"#);
     }
 
     #[test]

@@ -166,14 +166,6 @@ pub fn last_event_id(request: &HttpRequest) -> Option<&str> {
         .filter(|id| !id.is_empty())
 }
 
-/// The head every event stream answers with.
-pub fn event_stream_response() -> HttpResponse {
-    HttpResponse::new(200)
-        .with_header("Content-Type", "text/event-stream")
-        .with_header("Cache-Control", "no-cache")
-        .with_header("X-Accel-Buffering", "no")
-}
-
 /// Where the stream of entry `id` starts for this request, as a problem response when it
 /// cannot (404, a malformed `Last-Event-ID`).
 pub fn events_start<R: RedisExec, C: Clock>(
@@ -199,18 +191,16 @@ fn events<R: RedisExec, C: Clock>(
         Ok(start) => start,
         Err(problem) => return Ok(problem),
     };
-    let mut body = sse::preamble();
-    for event in &start.events {
-        event.encode(&mut body);
-    }
-    let mut response = event_stream_response();
+    let mut response = sse::event_stream_response(&start.events);
     if !start.finished && request.header(sse::FANOUT_REQUEST_HEADER).is_some() {
-        response = response
-            .with_header(sse::FOLLOW_HEADER, &crate::keys::stream(id))
-            .with_header(sse::AFTER_HEADER, &start.last_id)
-            .with_header(sse::END_HEADER, &TERMINAL_EVENTS.join(" "));
+        response = sse::follow(
+            response,
+            &crate::keys::stream(id),
+            &start.last_id,
+            &TERMINAL_EVENTS,
+        );
     }
-    Ok(response.with_body(body))
+    Ok(response)
 }
 
 fn require_method(method: &str, allowed: &[&str]) -> Result<(), HttpError> {

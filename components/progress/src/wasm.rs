@@ -81,7 +81,7 @@ fn stream_events(id: &str, request: &HttpRequest, response_out: ResponseOutparam
     for event in &start.events {
         event.encode(&mut first);
     }
-    let head = crate::http::event_stream_response()
+    let head = sse::event_stream_head()
         .with_header(CORRELATION_HEADER, &correlation)
         .with_body(first);
     let Some(mut writer) = BodyWriter::start(response_out, head) else {

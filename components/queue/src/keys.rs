@@ -77,6 +77,11 @@ pub fn schedule_ticks(queue: &str) -> String {
     format!("q{{{queue}}}:sn")
 }
 
+/// `q{<queue>}:ev`: the events stream (every state change: `event`, `id`, `ms`).
+pub fn events(queue: &str) -> String {
+    format!("q{{{queue}}}:ev")
+}
+
 /// `q{<queue>}:j:<id>`: the job hash.
 pub fn job(queue: &str, id: &str) -> String {
     format!("q{{{queue}}}:j:{id}")

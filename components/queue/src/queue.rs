@@ -14,6 +14,7 @@ use crate::redis::{Arg, RedisExec, Value};
 use crate::schedule::Schedule;
 use crate::scripts;
 use crate::token::{new_token, random_up_to};
+use redwasm_guest::sse::{SseEvent, stream_event};
 
 /// What enqueueing one job did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -628,6 +629,65 @@ impl<R: RedisExec, C: Clock> Queues<R, C> {
                 }
             }
         }
+    }
+
+    /// Where a client's stream of `queue`'s events starts: the events after `after`
+    /// (`Last-Event-ID`), a `reset` when some may have been trimmed away, or nothing for a new
+    /// client (live events only); and the stream id to follow after.
+    pub fn events_start(
+        &mut self,
+        queue: &str,
+        after: Option<&str>,
+    ) -> Result<(Vec<SseEvent>, String), QueueError> {
+        validate_queue(queue)?;
+        if let Some(after) = after
+            && !redwasm_guest::sse::is_stream_id(after)
+        {
+            return Err(QueueError::invalid(
+                "Last-Event-ID",
+                "must be a stream id <ms>-<seq>",
+            ));
+        }
+        let max = self.config.events_maxlen.to_string();
+        let reply = scripts::EVENTS.run(
+            &mut self.redis,
+            &[keys::base(queue)],
+            &[Arg::from(after.unwrap_or("")), Arg::from(&max)],
+        )?;
+        let text = |v: &Value| match v {
+            Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+            Value::Int(i) => i.to_string(),
+            _ => String::new(),
+        };
+        let (Some(kind), Some(last)) = (reply.first(), reply.get(1)) else {
+            return Err(unexpected("events"));
+        };
+        let last = text(last);
+        let mut events = Vec::new();
+        match text(kind).as_str() {
+            "reset" => events.push(SseEvent {
+                id: last.clone(),
+                event: "reset".into(),
+                data: "{}".into(),
+            }),
+            "replay" => {
+                let mut rest = &reply[2..];
+                while let [id, Value::Int(n), tail @ ..] = rest {
+                    let n = (*n as usize) * 2;
+                    if tail.len() < n {
+                        break;
+                    }
+                    let fields: Vec<(String, String)> = tail[..n]
+                        .chunks(2)
+                        .map(|pair| (text(&pair[0]), text(&pair[1])))
+                        .collect();
+                    events.push(stream_event(text(id), &fields));
+                    rest = &tail[n..];
+                }
+            }
+            _ => {}
+        }
+        Ok((events, last))
     }
 
     /// Counts per state, totals and latency percentiles.

@@ -35,3 +35,5 @@ pub static SCHEDULE_ADVANCE: Script = Script::new(
     "schedule_advance",
     include_str!("../lua/schedule_advance.lua"),
 );
+/// Where a queue's event stream starts: live, a replay after `Last-Event-ID`, or a reset.
+pub static EVENTS: Script = Script::new("events", include_str!("../lua/events.lua"));

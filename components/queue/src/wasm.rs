@@ -17,7 +17,12 @@ thread_local! {
 }
 
 /// The request headers the HTTP layer reads.
-const REQUEST_HEADERS: [&str; 2] = ["x-correlation-id", "content-type"];
+const REQUEST_HEADERS: [&str; 4] = [
+    "x-correlation-id",
+    "content-type",
+    redwasm_guest::sse::LAST_EVENT_ID,
+    redwasm_guest::sse::FANOUT_REQUEST_HEADER,
+];
 
 fn with_queues<T>(f: impl FnOnce(&mut Queues<SpinRedis, SystemClock>) -> T) -> T {
     QUEUES.with(|cell| {

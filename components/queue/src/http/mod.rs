@@ -13,6 +13,7 @@
 //! | `/v1/queues/{queue}/dead`                   | GET         | `dead.rs`   |
 //! | `/v1/queues/{queue}/dead/requeue`           | POST        | `dead.rs`   |
 //! | `/v1/queues/{queue}/stats`                  | GET         | `stats.rs`  |
+//! | `/v1/queues/{queue}/events`                 | GET (SSE)   | here        |
 //! | `/v1/queues/{queue}/schedules`              | GET         | `schedules.rs` |
 //! | `/v1/queues/{queue}/schedules/{name}`       | PUT, GET, DELETE | `schedules.rs` |
 
@@ -32,6 +33,7 @@ use redwasm_guest::http::{
     method_not_allowed, not_found, redis_unavailable, unsupported_media_type,
 };
 use redwasm_guest::percent::{decode_component, parse_query};
+use redwasm_guest::sse;
 
 use crate::clock::Clock;
 use crate::error::QueueError;
@@ -113,6 +115,10 @@ fn route<R: RedisExec, C: Clock>(
             require_method(method, &["POST"])?;
             dead::requeue(queues, &queue, request)
         }
+        ["events"] => {
+            require_method(method, &["GET"])?;
+            events(queues, &queue, request)
+        }
         ["stats"] => {
             require_method(method, &["GET"])?;
             stats::handle(queues, &queue)
@@ -128,6 +134,28 @@ fn route<R: RedisExec, C: Clock>(
         }
         _ => Err(not_found()),
     }
+}
+
+/// `GET /v1/queues/{queue}/events`: every state change of the queue's jobs as SSE
+/// (`event: waiting|delayed|active|completed|failed|dead|cancelled|...`, `data:
+/// {"id","ms"}`), after `Last-Event-ID` when given (else live only). With the redwasm host's
+/// fan-out the stream stays open; without it (Spin) the replay is sent and the client comes
+/// back after `retry:` with its `Last-Event-ID`, losing nothing.
+fn events<R: RedisExec, C: Clock>(
+    queues: &mut Queues<R, C>,
+    queue: &str,
+    request: &HttpRequest,
+) -> Result<HttpResponse, HttpError> {
+    let after = request
+        .header(sse::LAST_EVENT_ID)
+        .map(str::trim)
+        .filter(|id| !id.is_empty());
+    let (events, last) = queues.events_start(queue, after)?;
+    let response = sse::event_stream_response(&events);
+    Ok(match request.header(sse::FANOUT_REQUEST_HEADER) {
+        Some(_) => sse::follow(response, &crate::keys::events(queue), &last, &[]),
+        None => response,
+    })
 }
 
 fn require_method(method: &str, allowed: &[&str]) -> Result<(), HttpError> {

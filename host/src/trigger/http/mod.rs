@@ -555,6 +555,7 @@ pub async fn run(
     }
     drop(listener);
     drop(routes);
+    app.sse.close_all();
     tracing::info!("shutting down: draining in-flight requests");
     if tokio::time::timeout(app.limits.shutdown_grace, graceful.shutdown())
         .await

@@ -89,6 +89,9 @@ pub(crate) struct SseHub {
     per_component: Mutex<HashMap<String, usize>>,
     wake: Notify,
     reader_started: std::sync::Once,
+    /// Set at shutdown: every open stream ends (clients resume elsewhere with
+    /// `Last-Event-ID`), instead of holding the graceful shutdown for its whole grace.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl SseHub {
@@ -103,7 +106,13 @@ impl SseHub {
             per_component: Mutex::new(HashMap::new()),
             wake: Notify::new(),
             reader_started: std::sync::Once::new(),
+            closing: tokio::sync::watch::channel(false).0,
         })
+    }
+
+    /// Ends every open stream (at shutdown).
+    pub(crate) fn close_all(&self) {
+        self.closing.send_replace(true);
     }
 
     /// Open event streams right now.
@@ -160,6 +169,7 @@ impl SseHub {
                 first: Some(first),
                 subscription,
                 ends,
+                closing: self.closing.subscribe(),
                 heartbeat: tokio::time::interval_at(
                     tokio::time::Instant::now() + HEARTBEAT_EVERY,
                     HEARTBEAT_EVERY,
@@ -325,6 +335,7 @@ struct Client {
     first: Option<Bytes>,
     subscription: Subscription,
     ends: Vec<Vec<u8>>,
+    closing: tokio::sync::watch::Receiver<bool>,
     heartbeat: tokio::time::Interval,
 }
 
@@ -338,6 +349,7 @@ impl Client {
             let event = match self.subscription.catch_up.pop_front() {
                 Some(event) => event,
                 None => tokio::select! {
+                    _ = self.closing.wait_for(|closing| *closing) => return None,
                     received = self.subscription.rx.recv() => match received {
                         Ok(event) => event,
                         // Too slow (or the watch is gone): close; the client resumes with
@@ -549,7 +561,28 @@ fn encode(id: (u64, u64), fields: &[(Vec<u8>, Vec<u8>)]) -> Event {
             .map(|(_, v)| v.as_slice())
             .unwrap_or_default()
     };
-    let (event, data) = (field(b"event"), field(b"data"));
+    let event = field(b"event");
+    // Without a `data` field, the other fields as a JSON object, numbers as numbers (as the
+    // components' own encoder does, `redwasm_guest::sse::stream_event`).
+    let owned;
+    let data: &[u8] = if fields.iter().any(|(n, _)| n == b"data") {
+        field(b"data")
+    } else {
+        let object: serde_json::Map<String, serde_json::Value> = fields
+            .iter()
+            .filter(|(name, _)| name != b"event")
+            .map(|(name, value)| {
+                let text = String::from_utf8_lossy(value).into_owned();
+                let value = text
+                    .parse::<u64>()
+                    .map(serde_json::Value::from)
+                    .unwrap_or(serde_json::Value::from(text));
+                (String::from_utf8_lossy(name).into_owned(), value)
+            })
+            .collect();
+        owned = serde_json::Value::Object(object).to_string();
+        owned.as_bytes()
+    };
     let mut out = format!("id: {}-{}\n", id.0, id.1).into_bytes();
     if !event.is_empty() {
         out.extend_from_slice(b"event: ");
