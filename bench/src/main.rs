@@ -109,6 +109,9 @@ struct Cli {
     /// SSE: progress entries the streams are spread over.
     #[arg(long, env = "BENCH_SSE_ENTRIES", default_value_t = 1000)]
     sse_entries: usize,
+    /// SSE: clients connecting at once (each until its first event).
+    #[arg(long, env = "BENCH_SSE_CONNECTING", default_value_t = 64)]
+    sse_connecting: usize,
     /// SSE: streams that receive each round of updates (about).
     #[arg(long, env = "BENCH_SSE_RECEIVING", default_value_t = 1000)]
     sse_receiving: usize,

@@ -100,17 +100,18 @@ async fn client(
 }
 
 /// Opens `streams` event streams over `ids` (round robin), a bounded number connecting at a
-/// time (each until its first event), as a real population of browsers would, not all in
+/// time (`connecting`, each until its first event), as a real population of browsers would, not all in
 /// the same millisecond; returns once all are open. Dropping the set closes them.
 async fn open_streams(
     addr: SocketAddr,
     ids: &[String],
     streams: usize,
+    connecting: usize,
     deliveries: Arc<Deliveries>,
 ) -> anyhow::Result<tokio::task::JoinSet<anyhow::Result<()>>> {
     let opened_before = deliveries.opened.load(Ordering::Relaxed) as usize;
     let mut clients = tokio::task::JoinSet::new();
-    let connecting = Arc::new(tokio::sync::Semaphore::new(64));
+    let connecting = Arc::new(tokio::sync::Semaphore::new(connecting.max(1)));
     for n in 0..streams {
         let permit = connecting.clone().acquire_owned().await?;
         let deliveries = deliveries.clone();
@@ -179,7 +180,14 @@ pub(crate) async fn section(
     // Warm-up: the same opening pattern on a small scale, then closed, so the instances the
     // opening needs (one per concurrent call) exist before the baseline: they are not
     // per-stream memory.
-    let warm = open_streams(addr, &ids, 2_000.min(streams), deliveries.clone()).await?;
+    let warm = open_streams(
+        addr,
+        &ids,
+        2_000.min(streams),
+        cli.sse_connecting,
+        deliveries.clone(),
+    )
+    .await?;
     drop(warm);
     // The host notices a closed stream at its next write (at the latest the 15 s keep-alive):
     // wait until it counts none open.
@@ -202,7 +210,7 @@ pub(crate) async fn section(
     let rss_before = rss_kib(pid).unwrap_or(0);
 
     let started = Instant::now();
-    let clients = open_streams(addr, &ids, streams, deliveries.clone()).await?;
+    let clients = open_streams(addr, &ids, streams, cli.sse_connecting, deliveries.clone()).await?;
     let open_s = started.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_open = rss_kib(pid).unwrap_or(0);

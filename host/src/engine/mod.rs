@@ -32,6 +32,11 @@ use crate::outbound_http::{OutboundClient, OutboundHooks, OutboundHttpCtx, Outbo
 use crate::redis::{RedisCtx, RedisCtxView, RedisLimits, RedisPool};
 use crate::variables::VariablesCtx;
 
+/// Component instances the plain (WASIp2) engine's pooling allocator holds.
+const PLAIN_POOL_INSTANCES: u32 = 1000;
+/// Component instances the concurrent (WASIp3) engine's pooling allocator holds.
+const CONCURRENT_POOL_INSTANCES: u32 = 250;
+
 /// How often the epoch advances; a running guest yields to the executor at least this often.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
@@ -147,6 +152,9 @@ pub struct HostState {
     kv: KvCtx,
     variables: VariablesCtx,
     limits: StoreLimits,
+    /// The pooling-allocator slot this instance occupies (see [`Runtime::new_store_in_slot`]);
+    /// given back when the store is dropped.
+    slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl HostState {
@@ -222,10 +230,13 @@ impl Flavour {
             }
         }
         let mut pool = PoolingAllocationConfig::default();
+        // A component instance is several core instances (its module, shims, adapters): room
+        // for 8 each, so the component-instance slots (`Runtime::new_store_in_slot`) are what
+        // runs out first, and waiting for one is enough.
         pool.total_component_instances(pool_instances)
-            .total_core_instances(2 * pool_instances)
+            .total_core_instances(8 * pool_instances)
             .total_memories(2 * pool_instances)
-            .total_tables(2 * pool_instances)
+            .total_tables(8 * pool_instances)
             .total_stacks(pool_instances)
             .max_memory_size(256 << 20);
         // Pre-allocated slots only pay off when they are many; fall back when the pool cannot
@@ -296,15 +307,19 @@ pub struct Runtime {
     outbound: OutboundClient,
     metrics: Arc<Metrics>,
     stop_ticker: Arc<AtomicBool>,
+    /// Instance slots of each engine's pooling allocator: instantiation waits for one instead
+    /// of failing when a burst of requests would need more instances than the pool holds.
+    plain_slots: Arc<tokio::sync::Semaphore>,
+    concurrent_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Runtime {
     /// Builds the engines (pooling allocator, epoch interruption) and their linkers.
     pub fn new(redis: Arc<RedisPool>, metrics: Arc<Metrics>) -> anyhow::Result<Self> {
-        let plain = Flavour::new(false, 1000)?;
+        let plain = Flavour::new(false, PLAIN_POOL_INSTANCES)?;
         // WASIp3 components are the exception today: a smaller pool keeps the address space
         // the two engines reserve modest.
-        let concurrent = Flavour::new(true, 250)?;
+        let concurrent = Flavour::new(true, CONCURRENT_POOL_INSTANCES)?;
 
         let stop_ticker = Arc::new(AtomicBool::new(false));
         {
@@ -324,6 +339,10 @@ impl Runtime {
         }
 
         Ok(Runtime {
+            plain_slots: Arc::new(tokio::sync::Semaphore::new(PLAIN_POOL_INSTANCES as usize)),
+            concurrent_slots: Arc::new(tokio::sync::Semaphore::new(
+                CONCURRENT_POOL_INSTANCES as usize,
+            )),
             plain,
             concurrent,
             redis,
@@ -401,6 +420,22 @@ impl Runtime {
         }))
     }
 
+    /// A new store for one instance of `component`, once one of its engine's instance slots
+    /// is free (waiting for one rather than failing at the pool's limit); the store holds the
+    /// slot until it is dropped. The caller bounds the wait (its request's deadline).
+    pub async fn new_store_in_slot(&self, component: &LoadedComponent) -> Store<HostState> {
+        let slots = if component.concurrent {
+            &self.concurrent_slots
+        } else {
+            &self.plain_slots
+        };
+        // The semaphore is never closed.
+        let slot = slots.clone().acquire_owned().await.ok();
+        let mut store = self.new_store(component);
+        store.data_mut().slot = slot;
+        store
+    }
+
     /// A new store for one instance of `component`, with its limits and epoch deadline set.
     pub fn new_store(&self, component: &LoadedComponent) -> Store<HostState> {
         let mut wasi = WasiCtxBuilder::new();
@@ -429,6 +464,7 @@ impl Runtime {
             kv: component.kv.for_store(redis),
             variables: component.spec.variables.clone(),
             limits,
+            slot: None,
         };
         let mut store = Store::new(&component.engine, state);
         store.limiter(|s| &mut s.limits);

@@ -196,7 +196,7 @@ impl<E: Exports> InstancePool<E> {
             Some(instance) => instance,
             None => {
                 let inner = &self.inner;
-                let mut store = inner.runtime.new_store(&inner.component);
+                let mut store = inner.runtime.new_store_in_slot(&inner.component).await;
                 let exports = E::instantiate(&inner.pre, &mut store).await?;
                 Instance {
                     store,

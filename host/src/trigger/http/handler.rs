@@ -61,7 +61,7 @@ impl HandlerState for ComponentHandler {
         let pre = self.pre.clone();
         let p3 = self.p3;
         async move {
-            let mut store = runtime.new_store(&component);
+            let mut store = runtime.new_store_in_slot(&component).await;
             let settings = &component.spec.settings;
             let instantiate = pre.instantiate_async(&mut store);
             let proxy = tokio::time::timeout(settings.request_timeout, instantiate)
