@@ -66,7 +66,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-pub use host_settings::{ComponentHostSettings, HostSettings, QueueTriggerSettings, TOOL_NAME};
+pub use host_settings::{
+    ComponentHostSettings, HostSettings, QueueTriggerSettings, ReadGrantSettings, TOOL_NAME,
+};
 
 use crate::routes::{RouteError, Router};
 use crate::template::{Template, VariableError, check_declared_name};
@@ -335,6 +337,21 @@ pub enum ValidationError {
         /// The id as written.
         component: String,
         /// The declared ids, comma-separated, or `none`.
+        declared: String,
+    },
+    /// A read grant names a component that is not declared.
+    #[error(
+        "[[component.{reader}.tool.redwasm.read_grants]] #{index} refers to component \
+         `{component}`, which is not declared (declared: {declared})"
+    )]
+    UnknownReadGrantComponent {
+        /// The component holding the grant.
+        reader: String,
+        /// 1-based position among its grants.
+        index: usize,
+        /// The id as written.
+        component: String,
+        /// The declared ids, comma-separated.
         declared: String,
     },
     /// A trigger names a component that is not declared.
@@ -620,6 +637,19 @@ fn build(raw: RawManifest, base_dir: PathBuf, errors: &mut Vec<ValidationError>)
                     } else {
                         components.keys().cloned().collect::<Vec<_>>().join(", ")
                     },
+                });
+            }
+        }
+    }
+
+    for (reader, component) in &components {
+        for (position, grant) in component.host.read_grants.iter().enumerate() {
+            if !components.contains_key(&grant.component) {
+                errors.push(ValidationError::UnknownReadGrantComponent {
+                    reader: reader.clone(),
+                    index: position + 1,
+                    component: grant.component.clone(),
+                    declared: components.keys().cloned().collect::<Vec<_>>().join(", "),
                 });
             }
         }

@@ -92,6 +92,8 @@ fn settings(host: &ComponentHostSettings) -> ComponentSettings {
             max_response_bytes: host.max_outbound_response_bytes,
             max_requests_per_call: host.max_outbound_requests_per_request,
         },
+        // Resolved against the manifest (the owners' prefixes) by `load_component`.
+        read_grants: Vec::new(),
     }
 }
 
@@ -164,8 +166,23 @@ async fn load_component(
             }
         }
     }
+    let mut read_grants = Vec::new();
+    for grant in &component.host.read_grants {
+        let owner = manifest.component(&grant.component).with_context(|| {
+            format!(
+                "component `{id}`: read_grants names component `{}`, which the manifest does not declare",
+                grant.component
+            )
+        })?;
+        let owner_prefix = match owner.host.sandbox {
+            true => format!("{}:", grant.component),
+            false => String::new(),
+        };
+        read_grants.push((owner_prefix, grant.keys.clone()));
+    }
     let mut settings = ComponentSettings {
         typed_http: component.host.typed_http && !options.wasi_http_only,
+        read_grants,
         ..settings(&component.host)
     };
     tweak(&mut settings);

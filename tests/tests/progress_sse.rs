@@ -6,90 +6,9 @@
 
 use std::time::Duration;
 
-use redwasm_tests::{TestHost, metric};
+use redwasm_tests::{SseStream as Stream, TestHost, metric};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-/// One parsed event.
-#[derive(Debug, Clone)]
-struct Event {
-    id: String,
-    event: String,
-    data: Value,
-}
-
-/// An open event stream, read event by event.
-struct Stream {
-    response: reqwest::Response,
-    buffer: String,
-}
-
-impl Stream {
-    async fn open(host: &TestHost, id: &str, last_event_id: Option<&str>) -> Stream {
-        Self::open_path(host, &format!("/v1/progress/{id}/events"), last_event_id).await
-    }
-
-    async fn open_path(host: &TestHost, path: &str, last_event_id: Option<&str>) -> Stream {
-        let mut request = reqwest::Client::new().get(host.url(path));
-        if let Some(last) = last_event_id {
-            request = request.header("last-event-id", last);
-        }
-        let response = request.send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        assert_eq!(
-            response.headers()["content-type"].to_str().unwrap(),
-            "text/event-stream"
-        );
-        assert!(
-            !response.headers().contains_key("redwasm-sse-follow"),
-            "the fan-out protocol headers never reach the client"
-        );
-        Stream {
-            response,
-            buffer: String::new(),
-        }
-    }
-
-    /// The next event (comments and `retry:` skipped); `None` when the stream ended.
-    async fn next(&mut self) -> Option<Event> {
-        loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let block: String = self.buffer.drain(..end + 2).collect();
-                let (mut id, mut event, mut data) = (None, None, String::new());
-                for line in block.lines() {
-                    if let Some(v) = line.strip_prefix("id: ") {
-                        id = Some(v.to_string());
-                    } else if let Some(v) = line.strip_prefix("event: ") {
-                        event = Some(v.to_string());
-                    } else if let Some(v) = line.strip_prefix("data: ") {
-                        data.push_str(v);
-                    }
-                }
-                if let (Some(id), Some(event)) = (id, event) {
-                    return Some(Event {
-                        id,
-                        event,
-                        data: serde_json::from_str(&data).unwrap(),
-                    });
-                }
-                continue;
-            }
-            let chunk = tokio::time::timeout(Duration::from_secs(10), self.response.chunk())
-                .await
-                .expect("an event within 10 s")
-                .ok()??;
-            self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
-        }
-    }
-
-    /// Asserts the stream ends (no further event) soon.
-    async fn assert_ends(mut self) {
-        let next = tokio::time::timeout(Duration::from_secs(10), self.next())
-            .await
-            .expect("the stream ends");
-        assert!(next.is_none(), "expected the end, got {next:?}");
-    }
-}
 
 async fn post(host: &TestHost, path: &str, body: Value) -> Value {
     let response = reqwest::Client::new()

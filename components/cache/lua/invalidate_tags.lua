@@ -2,9 +2,13 @@
 --
 -- KEYS[1]    namespace version <prefix>c{<ns>}:v   (must end in "v", see below)
 -- KEYS[2]    live-entry index  <prefix>c{<ns>}:i
--- KEYS[3..]  tag sets          <prefix>c{<ns>}:t:<tag>
+-- KEYS[3]    events stream     <prefix>c{<ns>}:ev  (the channel `cache.<ns>`)
+-- KEYS[4..]  tag sets          <prefix>c{<ns>}:t:<tag>
 -- ARGV[1]    now_ms (caller's clock)
--- ARGV[2..]  the tags; ARGV[i] is the tag of KEYS[i + 1]
+-- ARGV[2]    the namespace (for the event)
+-- ARGV[3]    events stream MAXLEN (approximate)
+-- ARGV[4]    events stream retention, ms (PEXPIRE after each event)
+-- ARGV[5..]  the tags; ARGV[i + 1] is the tag of KEYS[i]
 --
 -- Entry keys are dynamic (the members of the tag sets), so they are derived from KEYS[1] by
 -- string operations only: dropping its final "v" leaves "<prefix>c{<ns>}:", which keeps the
@@ -14,6 +18,9 @@
 -- A member is removed only if its entry still carries the tag (a tag line of the entry's
 -- header, see src/record.rs): an entry re-set without the tag survives. Only live entries of
 -- the current version are counted.
+--
+-- Every call appends one `invalidate` event (`{"ns","tags","invalidated"}`) to the
+-- namespace's events stream.
 --
 -- Reply: {n} the number of live entries removed.
 local now = tonumber(ARGV[1])
@@ -37,8 +44,10 @@ local function carries(e, tag)
 end
 
 local removed = 0
-for i = 3, #KEYS do
-  local tag = ARGV[i - 1]
+local tags = {}
+for i = 4, #KEYS do
+  local tag = ARGV[i + 1]
+  tags[#tags + 1] = tag
   local members = redis.call('SMEMBERS', KEYS[i])
   for _, member in ipairs(members) do
     local entry_key = base .. 'd:' .. member
@@ -52,4 +61,7 @@ for i = 3, #KEYS do
   end
   redis.call('UNLINK', KEYS[i])
 end
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'event', 'invalidate',
+  'data', cjson.encode({ns = ARGV[2], tags = tags, invalidated = removed}))
+redis.call('PEXPIRE', KEYS[3], ARGV[4])
 return {removed}

@@ -14,6 +14,12 @@ use crate::validate;
 /// Content type stored when none is given.
 pub const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
 
+/// Entries kept in a namespace's events stream (`cache.<ns>`; approximate, `MAXLEN ~`).
+pub const EVENTS_MAXLEN: i64 = 1000;
+/// A namespace's events stream expires this long after its last event (7 days), so a
+/// namespace nobody invalidates any more leaves nothing behind.
+pub const EVENTS_RETENTION_MS: i64 = 7 * 24 * 3_600_000;
+
 /// First pause between lease-wait polls, in ms; doubles up to [`LEASE_POLL_MAX_MS`].
 pub const LEASE_POLL_FIRST_MS: u64 = 2;
 /// Longest pause between lease-wait polls, in ms.
@@ -390,8 +396,15 @@ impl<R: RedisExec, C: Clock> Cache<R, C> {
                 keys.version(),
                 keys.index(),
                 keys.claim(key),
+                keys.events(),
             ],
-            &[Arg::Int(to_i64(now)), Arg::Bytes(key.as_bytes())],
+            &[
+                Arg::Int(to_i64(now)),
+                Arg::Bytes(key.as_bytes()),
+                Arg::from(ns),
+                Arg::Int(EVENTS_MAXLEN),
+                Arg::Int(EVENTS_RETENTION_MS),
+            ],
         )?;
         Ok(Reply::new("delete", &reply).int(0)? == 1)
     }
@@ -405,10 +418,15 @@ impl<R: RedisExec, C: Clock> Cache<R, C> {
             return Ok(0);
         }
         let ns_keys = NamespaceKeys::new(ns);
-        let mut keys = vec![ns_keys.version(), ns_keys.index()];
+        let mut keys = vec![ns_keys.version(), ns_keys.index(), ns_keys.events()];
         keys.extend(tags.iter().map(|tag| ns_keys.tag(tag)));
         let now = self.clock.now_ms();
-        let mut argv = vec![Arg::Int(to_i64(now))];
+        let mut argv = vec![
+            Arg::Int(to_i64(now)),
+            Arg::from(ns),
+            Arg::Int(EVENTS_MAXLEN),
+            Arg::Int(EVENTS_RETENTION_MS),
+        ];
         argv.extend(tags.iter().map(Arg::from));
         let reply = scripts::INVALIDATE_TAGS.run(&mut self.redis, &keys, &argv)?;
         Reply::new("invalidate_tags", &reply).count(0)
@@ -421,8 +439,13 @@ impl<R: RedisExec, C: Clock> Cache<R, C> {
         let now = self.clock.now_ms();
         let reply = scripts::INVALIDATE_ALL.run(
             &mut self.redis,
-            &[keys.version(), keys.index()],
-            &[Arg::Int(to_i64(now))],
+            &[keys.version(), keys.index(), keys.events()],
+            &[
+                Arg::Int(to_i64(now)),
+                Arg::from(ns),
+                Arg::Int(EVENTS_MAXLEN),
+                Arg::Int(EVENTS_RETENTION_MS),
+            ],
         )?;
         Reply::new("invalidate_all", &reply).count(0)
     }

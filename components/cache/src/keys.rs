@@ -11,6 +11,7 @@
 //! | `c{<ns>}:l:<key>`   | string | lease_ms                      | single-flight lease (token)          |
 //! | `c{<ns>}:r:<key>`   | string | until the grace period ends   | revalidate claim (token)             |
 //! | `c{<ns>}:t:<tag>`   | set    | longest member                | keys written with the tag            |
+//! | `c{<ns>}:ev`        | stream | 7 days after the last event   | deletes, invalidations (`cache.<ns>`)|
 //!
 //! `{<ns>}` is a Redis Cluster hash tag, so every key of a namespace lives in one slot and
 //! multi-key scripts work on a cluster. The namespace is escaped so it can never end the tag
@@ -25,16 +26,7 @@
 
 /// Escapes a namespace for use inside the `{...}` hash tag.
 pub fn escape_namespace(ns: &str) -> String {
-    let mut out = String::with_capacity(ns.len() + 2);
-    for c in ns.chars() {
-        match c {
-            '%' => out.push_str("%25"),
-            '{' => out.push_str("%7B"),
-            '}' => out.push_str("%7D"),
-            other => out.push(other),
-        }
-    }
-    out
+    redwasm_guest::channels::escape_tag(ns)
 }
 
 /// The key builder of one namespace: holds the escaped `c{<ns>}:` base.
@@ -86,6 +78,11 @@ impl NamespaceKeys {
         format!("{}l:{key}", self.base)
     }
 
+    /// Events stream (deletes and invalidations): the channel `cache.<ns>`.
+    pub fn events(&self) -> String {
+        format!("{}ev", self.base)
+    }
+
     /// Set of keys written with `tag`.
     pub fn tag(&self, tag: &str) -> String {
         format!("{}t:{tag}", self.base)
@@ -116,6 +113,7 @@ mod tests {
                 keys.lease("}"),
                 keys.claim("k}"),
                 keys.tag("{t}"),
+                keys.events(),
             ] {
                 assert_eq!(cluster_hash_tag(&key), Some(expected.as_str()), "{key}");
             }

@@ -7,6 +7,8 @@
 //!   NOSCRIPT fallback to EVAL).
 //! - [`clock`]: the caller's clock ([`clock::SystemClock`], [`clock::ManualClock`] for tests
 //!   that never sleep).
+//! - [`channels`]: the event channels (`jobs.<queue>`, `progress.<id>`, `cache.<ns>`, own
+//!   ones) and the Redis streams behind them, shared by their writers and the events component.
 //! - [`percent`]: percent-decoding of path segments and query strings.
 //! - [`http`]: the request/response pair of the components' plain-Rust HTTP layers, RFC 9457
 //!   problems and `X-Correlation-Id`; [`sse`]: server-sent events and the host's fan-out
@@ -22,6 +24,7 @@
 // Only the generated bindings of `typed_http` (wasm32) need `unsafe`.
 #![cfg_attr(not(target_arch = "wasm32"), forbid(unsafe_code))]
 
+pub mod channels;
 pub mod clock;
 pub mod http;
 #[cfg(feature = "native-redis")]

@@ -162,6 +162,28 @@ impl Script {
         keys: &[String],
         argv: &[Arg<'_>],
     ) -> Result<Vec<Value>, RedisError> {
+        self.run_as(redis, ["EVALSHA", "EVAL"], keys, argv)
+    }
+
+    /// Runs the script read-only (`EVALSHA_RO`, `EVAL_RO` on `NOSCRIPT`; Redis 7): Redis
+    /// refuses any write it attempts. The redwasm host lets such scripts read keys another
+    /// component granted (its read grants); ordinary scripts stay in the caller's namespace.
+    pub fn run_read_only(
+        &self,
+        redis: &mut dyn RedisExec,
+        keys: &[String],
+        argv: &[Arg<'_>],
+    ) -> Result<Vec<Value>, RedisError> {
+        self.run_as(redis, ["EVALSHA_RO", "EVAL_RO"], keys, argv)
+    }
+
+    fn run_as(
+        &self,
+        redis: &mut dyn RedisExec,
+        [by_sha, by_source]: [&str; 2],
+        keys: &[String],
+        argv: &[Arg<'_>],
+    ) -> Result<Vec<Value>, RedisError> {
         // numkeys is sent as decimal text: that is what Redis receives either way, and a
         // sandboxing host that locates KEYS can parse it uniformly.
         let numkeys = keys.len().to_string();
@@ -170,10 +192,10 @@ impl Script {
         args.push(Arg::Bytes(numkeys.as_bytes()));
         args.extend(keys.iter().map(Arg::from));
         args.extend_from_slice(argv);
-        match redis.exec("EVALSHA", &args) {
+        match redis.exec(by_sha, &args) {
             Err(error) if error.is_no_script() => {
                 args[0] = Arg::Bytes(self.source.as_bytes());
-                redis.exec("EVAL", &args)
+                redis.exec(by_source, &args)
             }
             other => other,
         }

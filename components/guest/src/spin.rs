@@ -310,3 +310,36 @@ impl Drop for BodyWriter {
         }
     }
 }
+
+/// Streams server-sent events by the instance itself (under Spin, where no host follows the
+/// stream): sends `head` (whose body holds the first events) and then, until `next` returns
+/// `None`, an event it found or a keep-alive comment when it found none; the stream ends
+/// after an event named in `ends`, or when the client is gone. `next` waits for events
+/// itself (a blocking `XREAD`), at most about [`crate::sse::HEARTBEAT_S`] each time.
+pub fn stream_sse(
+    response_out: ResponseOutparam,
+    head: HttpResponse,
+    ends: &[&str],
+    mut next: impl FnMut() -> Option<Vec<crate::sse::SseEvent>>,
+) {
+    let Some(mut writer) = BodyWriter::start(response_out, head) else {
+        return;
+    };
+    while let Some(events) = next() {
+        if events.is_empty() {
+            if !writer.write(crate::sse::HEARTBEAT) {
+                return;
+            }
+            continue;
+        }
+        let mut bytes = Vec::new();
+        let mut finished = false;
+        for event in &events {
+            event.encode(&mut bytes);
+            finished |= ends.contains(&event.event.as_str());
+        }
+        if !writer.write(&bytes) || finished {
+            return;
+        }
+    }
+}

@@ -19,7 +19,7 @@ pub fn entry(id: &str) -> String {
 
 /// The events stream of `id`.
 pub fn stream(id: &str) -> String {
-    format!("{}s", base(id))
+    redwasm_guest::channels::progress_stream(id)
 }
 
 /// An id is 1-128 characters of `A-Z a-z 0-9 . _ : -` (job ids and generated ids fit), so it

@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 
 use redwasm_guest::http::{CORRELATION_HEADER, HttpRequest, correlation_id};
-use redwasm_guest::spin::{BodyWriter, RequestShape, SpinRedis, read_request, send, variable};
+use redwasm_guest::spin::{RequestShape, SpinRedis, read_request, send, stream_sse, variable};
 use redwasm_guest::sse;
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 use spin_sdk::http_component;
@@ -84,37 +84,25 @@ fn stream_events(id: &str, request: &HttpRequest, response_out: ResponseOutparam
     let head = sse::event_stream_head()
         .with_header(CORRELATION_HEADER, &correlation)
         .with_body(first);
-    let Some(mut writer) = BodyWriter::start(response_out, head) else {
-        return;
-    };
     if start.finished {
-        return;
+        return send(response_out, head, "redwasm-progress");
     }
     let mut last = start.last_id;
-    loop {
-        let next =
-            with_progress(|progress| progress.events_after(id, &last, sse::HEARTBEAT_S * 1000));
-        let events = match next {
-            Ok(Some(events)) => events,
-            Ok(None) | Err(_) => return,
-        };
-        if events.is_empty() {
-            if !writer.write(sse::HEARTBEAT) {
-                return;
+    stream_sse(
+        response_out,
+        head,
+        &crate::TERMINAL_EVENTS,
+        || match with_progress(|progress| progress.events_after(id, &last, sse::HEARTBEAT_S * 1000))
+        {
+            Ok(Some(events)) => {
+                if let Some(event) = events.last() {
+                    last = event.id.clone();
+                }
+                Some(events)
             }
-            continue;
-        }
-        let mut bytes = Vec::new();
-        let mut finished = false;
-        for event in &events {
-            event.encode(&mut bytes);
-            finished |= crate::TERMINAL_EVENTS.contains(&event.event.as_str());
-            last = event.id.clone();
-        }
-        if !writer.write(&bytes) || finished {
-            return;
-        }
-    }
+            Ok(None) | Err(_) => None,
+        },
+    );
 }
 
 // The same HTTP layer, called by the redwasm host in one go (`redwasm:http/handler`).

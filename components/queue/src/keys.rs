@@ -79,7 +79,7 @@ pub fn schedule_ticks(queue: &str) -> String {
 
 /// `q{<queue>}:ev`: the events stream (every state change: `event`, `id`, `ms`).
 pub fn events(queue: &str) -> String {
-    format!("q{{{queue}}}:ev")
+    redwasm_guest::channels::jobs_stream(queue)
 }
 
 /// `q{<queue>}:j:<id>`: the job hash.

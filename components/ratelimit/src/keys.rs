@@ -23,16 +23,7 @@ use crate::policy::{Algorithm, Policy};
 
 /// Escapes a limited key for use inside the `{...}` hash tag.
 pub fn escape_key(key: &str) -> String {
-    let mut out = String::with_capacity(key.len() + 2);
-    for c in key.chars() {
-        match c {
-            '%' => out.push_str("%25"),
-            '{' => out.push_str("%7B"),
-            '}' => out.push_str("%7D"),
-            other => out.push(other),
-        }
-    }
-    out
+    redwasm_guest::channels::escape_tag(key)
 }
 
 /// The short code of an algorithm, used in key names and script arguments.

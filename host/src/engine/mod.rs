@@ -68,6 +68,9 @@ pub struct ComponentSettings {
     pub trap_on_memory_limit: bool,
     /// Caps on outbound HTTP (timeouts, response size, requests per call).
     pub outbound_http: OutboundLimits,
+    /// Read-only views of other components' streams, `(owner prefix, key pattern)` (see
+    /// [`RedisCtx::with_read_grants`]).
+    pub read_grants: Vec<(String, String)>,
 }
 
 impl Default for ComponentSettings {
@@ -84,6 +87,7 @@ impl Default for ComponentSettings {
             redis_limits: RedisLimits::default(),
             trap_on_memory_limit: false,
             outbound_http: OutboundLimits::default(),
+            read_grants: Vec::new(),
         }
     }
 }
@@ -133,6 +137,12 @@ impl LoadedComponent {
     /// The component's Redis key prefix, when its sandbox is on.
     pub fn redis_prefix(&self) -> Option<&str> {
         self.redis.prefix()
+    }
+
+    /// Where Redis stream `key`, as the component names it, lives (its own namespace, or a
+    /// granted one): what the SSE fan-out follows.
+    pub fn stream_key(&self, key: &str) -> String {
+        self.redis.stream_key(key)
     }
 
     /// True when it runs on the engine with component-model-async support (WASIp3, or a
@@ -397,7 +407,9 @@ impl Runtime {
             spec.settings.sandbox,
         )
         .map_err(|e| anyhow::anyhow!("component `{}`: {e}", spec.id))?
-        .with_limits(spec.settings.redis_limits.clone());
+        .with_limits(spec.settings.redis_limits.clone())
+        .with_read_grants(&spec.settings.read_grants)
+        .map_err(|e| anyhow::anyhow!("component `{}`: read_grants: {e}", spec.id))?;
         let kv = KvCtx::new(
             redis.clone(),
             spec.key_value_stores.iter().cloned(),

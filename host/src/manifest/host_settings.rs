@@ -186,6 +186,22 @@ pub struct ComponentHostSettings {
     pub max_outbound_response_bytes: u64,
     /// Outbound HTTP requests one request (or job) may make. Default 64.
     pub max_outbound_requests_per_request: usize,
+    /// `[[component.<id>.tool.redwasm.read_grants]]`: read-only views of other components'
+    /// Redis streams (how the events component serves `jobs.<queue>`, `progress.<id>` and
+    /// `cache.<ns>`). Default none.
+    pub read_grants: Vec<ReadGrantSettings>,
+}
+
+/// One read-only grant: stream reads of keys matching `keys` (as this component names them)
+/// reach component `component`'s namespace instead of this one's.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadGrantSettings {
+    /// The component whose keys are read (its id in this manifest).
+    pub component: String,
+    /// The key pattern: literal text and `*` (which never crosses `{` or `}`), e.g.
+    /// `"q{*}:ev"`.
+    pub keys: String,
 }
 
 impl Default for ComponentHostSettings {
@@ -206,6 +222,7 @@ impl Default for ComponentHostSettings {
             outbound_http_timeout_ms: 30_000,
             max_outbound_response_bytes: 16 * 1024 * 1024,
             max_outbound_requests_per_request: 64,
+            read_grants: Vec::new(),
         }
     }
 }
@@ -243,6 +260,10 @@ impl ComponentHostSettings {
         ];
         if let Some((field, _)) = zero.iter().find(|(_, is_zero)| *is_zero) {
             return Err(format!("`{field}` must be at least 1"));
+        }
+        for grant in &settings.read_grants {
+            crate::redis::validate_grant_pattern(&grant.keys)
+                .map_err(|e| format!("`read_grants`: {e}"))?;
         }
         if settings.max_memory_bytes < MIN_MEMORY_BYTES {
             return Err(format!(

@@ -128,6 +128,15 @@ impl AclUser {
         }
     }
 
+    /// The same user, also allowed to read (never write) keys matching `patterns` (full key
+    /// patterns: another component's prefix and a glob). Redis checks them for every command
+    /// and script (`%R~`, Redis 7).
+    pub(crate) fn with_reads(mut self, patterns: &[String]) -> AclUser {
+        self.rules
+            .extend(patterns.iter().map(|pattern| format!("%R~{pattern}")));
+        self
+    }
+
     /// The full `ACL SETUSER` command.
     pub(crate) fn setuser(&self) -> redis::Cmd {
         let mut cmd = redis::cmd("ACL");

@@ -88,6 +88,12 @@ pub(crate) use pool::Endpoint;
 pub(crate) use pool::failure_text;
 use pool::{Failure, redact};
 pub(crate) use sandbox::Blocking;
+
+/// Checks a read grant's key pattern (see [`RedisCtx::with_read_grants`]); the message
+/// says what is wrong.
+pub fn validate_grant_pattern(pattern: &str) -> Result<(), String> {
+    sandbox::validate_grant_pattern(pattern)
+}
 use sandbox::{Limits, ReplyRewrite};
 
 /// A guest-visible Redis error (the WIT `error` variant of both interface versions).
@@ -178,6 +184,8 @@ pub struct RedisCtx {
     allowed: Arc<AllowedHosts>,
     /// `Some(prefix)` when the sandbox is on.
     prefix: Option<Arc<[u8]>>,
+    /// Read-only views of other components' streams ([`RedisCtx::with_read_grants`]).
+    grants: Arc<[sandbox::ReadGrant]>,
     limits: Arc<RedisLimits>,
     /// The component's share of blocking connections (all its stores share it).
     blocking: Arc<Semaphore>,
@@ -230,6 +238,7 @@ impl RedisCtx {
             component: component_id.into(),
             allowed: Arc::new(allowed),
             prefix: prefix.map(|p| Arc::from(p.as_bytes())),
+            grants: Arc::from(Vec::new()),
             blocking: Arc::new(Semaphore::new(limits.max_blocking)),
             limits: Arc::new(limits),
             budget: Arc::default(),
@@ -241,6 +250,55 @@ impl RedisCtx {
         self.blocking = Arc::new(Semaphore::new(limits.max_blocking.max(1)));
         self.limits = Arc::new(limits);
         self
+    }
+
+    /// The same context with read-only views of other components' streams: each grant is
+    /// `(owner prefix, key pattern)`, the pattern literal text and `*` (e.g. `q{*}:ev`).
+    /// A stream read (`XRANGE`, `XREVRANGE`, `XLEN`, `XINFO STREAM`, `XREAD`) of a key
+    /// matching a pattern reads the owner's key; every other command, and every other key,
+    /// stays in the component's own namespace. On the host's Redis the component's ACL user
+    /// also gets `%R~<owner prefix><pattern>`, so its scripts can read those keys and
+    /// nothing can write them. Needs the sandbox (a component without one reads any key).
+    pub fn with_read_grants(mut self, grants: &[(String, String)]) -> anyhow::Result<Self> {
+        if grants.is_empty() {
+            return Ok(self);
+        }
+        let Some(prefix) = self.prefix().map(str::to_string) else {
+            return Ok(self);
+        };
+        let mut parsed = Vec::new();
+        let mut acl = Vec::new();
+        for (owner_prefix, pattern) in grants {
+            sandbox::validate_grant_pattern(pattern).map_err(anyhow::Error::msg)?;
+            if !owner_prefix.is_empty() {
+                sandbox::validate_prefix(owner_prefix).map_err(anyhow::Error::msg)?;
+            }
+            acl.push(format!("{owner_prefix}{pattern}"));
+            parsed.push(sandbox::ReadGrant {
+                pattern: pattern.as_bytes().to_vec(),
+                owner_prefix: owner_prefix.as_bytes().to_vec(),
+            });
+        }
+        self.pool.set_read_patterns(&prefix, acl);
+        self.grants = Arc::from(parsed);
+        Ok(self)
+    }
+
+    /// Where stream `key`, as the component names it, lives in Redis: under the owner's
+    /// prefix when a read grant matches, else under the component's own (the SSE fan-out
+    /// follows this key).
+    pub fn stream_key(&self, key: &str) -> String {
+        let Some(prefix) = self.prefix() else {
+            return key.to_string();
+        };
+        match self
+            .grants
+            .iter()
+            .find(|g| sandbox::grant_matches(&g.pattern, key.as_bytes()))
+        {
+            Some(grant) => format!("{}{key}", String::from_utf8_lossy(&grant.owner_prefix)),
+            None => format!("{prefix}{key}"),
+        }
     }
 
     /// The component's limits.
@@ -403,6 +461,12 @@ impl Connection {
             }),
         };
         let mut rewritten = checked.map_err(|denied| self.deny(&name, denied))?;
+        let granted = match &self.ctx.prefix {
+            Some(prefix) if !self.ctx.grants.is_empty() => {
+                sandbox::apply_read_grants(prefix, &self.ctx.grants, &name, &mut rewritten.args)
+            }
+            _ => false,
+        };
         let limits = &self.ctx.limits;
         sandbox::enforce_limits(
             &name,
@@ -481,6 +545,9 @@ impl Connection {
         self.charge_bytes(&name, reply::reply_size(&value) as u64)?;
         if let Some(prefix) = &self.ctx.prefix {
             sandbox::strip_reply(prefix, rewritten.reply, &mut value);
+        }
+        if granted && rewritten.reply == ReplyRewrite::Streams {
+            sandbox::strip_granted_streams(&self.ctx.grants, &mut value);
         }
         Ok(value)
     }

@@ -190,6 +190,8 @@ pub struct RedisPool {
     host: Mutex<Option<Arc<HostRedis>>>,
     /// ACL users created on the host's Redis, by key prefix.
     acl_users: Mutex<HashMap<String, AclUser>>,
+    /// Read-only key patterns granted to a prefix's ACL user (`%R~`), by key prefix.
+    read_patterns: Mutex<HashMap<String, Vec<String>>>,
     sandbox: Mutex<SandboxStatus>,
     /// `sandbox.scripts_confined`, read on the command path without the lock.
     scripts_confined: AtomicBool,
@@ -292,6 +294,7 @@ impl RedisPool {
             endpoints: Mutex::new(HashMap::new()),
             host: Mutex::new(None),
             acl_users: Mutex::new(HashMap::new()),
+            read_patterns: Mutex::new(HashMap::new()),
             sandbox: Mutex::new(SandboxStatus::default()),
             scripts_confined: AtomicBool::new(false),
         })
@@ -382,8 +385,16 @@ impl RedisPool {
                 (_, None) => degraded = Some("no host Redis is declared".to_string()),
                 (_, Some(host)) => {
                     for prefix in prefixes {
+                        let reads = self
+                            .read_patterns
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .get(prefix)
+                            .cloned()
+                            .unwrap_or_default();
                         let mut user =
-                            AclUser::for_prefix(prefix, host.info.redis_settings().password());
+                            AclUser::for_prefix(prefix, host.info.redis_settings().password())
+                                .with_reads(&reads);
                         match create_user(&host.admin, &host.info, &mut user).await {
                             Ok(()) => created.push((prefix.clone(), user)),
                             Err(error) => {
@@ -429,6 +440,15 @@ impl RedisPool {
         self.scripts_confined
             .store(status.scripts_confined, Relaxed);
         Ok(status.clone())
+    }
+
+    /// Records read-only key patterns (full keys, owner prefix included) for the ACL user
+    /// of `prefix`; [`RedisPool::prepare_sandbox`] grants them (`%R~<pattern>`).
+    pub(crate) fn set_read_patterns(&self, prefix: &str, patterns: Vec<String>) {
+        self.read_patterns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(prefix.to_string(), patterns);
     }
 
     /// Whether sandboxed components run as their own ACL users (so their scripts are

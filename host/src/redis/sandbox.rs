@@ -730,6 +730,137 @@ pub(crate) fn enforce_limits(
     Ok(())
 }
 
+/// A read-only view of another component's keys: keys matching `pattern` (a glob of
+/// literal bytes and `*`), named in a stream read, resolve to the owner's namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ReadGrant {
+    /// The key pattern, as the reader names the keys (without any prefix).
+    pub(crate) pattern: Vec<u8>,
+    /// The owner's key prefix (empty when the owner is not sandboxed).
+    pub(crate) owner_prefix: Vec<u8>,
+}
+
+/// Checks a grant pattern: non-empty, literal bytes and `*` only (no other glob characters,
+/// spaces or control characters: it becomes a Redis ACL key pattern as it is).
+pub(crate) fn validate_grant_pattern(pattern: &str) -> Result<(), String> {
+    if pattern.is_empty() {
+        return Err("a read grant's `keys` must not be empty".into());
+    }
+    if let Some(c) = pattern
+        .chars()
+        .find(|c| matches!(c, '?' | '[' | ']' | '\\') || c.is_whitespace() || c.is_control())
+    {
+        return Err(format!(
+            "a read grant's `keys` = `{pattern}` must not contain {c:?} (only literal \
+             characters and `*`)"
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `key` matches `pattern`, where `*` stands for any run of bytes without `{` or
+/// `}`: stricter than Redis's glob, so a grant for `q{*}:ev` never reaches a key whose own
+/// text merely ends in `}:ev`.
+pub(crate) fn grant_matches(pattern: &[u8], key: &[u8]) -> bool {
+    match pattern.split_first() {
+        None => key.is_empty(),
+        Some((b'*', rest)) => {
+            let mut i = 0;
+            loop {
+                if grant_matches(rest, &key[i..]) {
+                    return true;
+                }
+                match key.get(i) {
+                    Some(b'{' | b'}') | None => return false,
+                    Some(_) => i += 1,
+                }
+            }
+        }
+        Some((&c, rest)) => key.first() == Some(&c) && grant_matches(rest, &key[1..]),
+    }
+}
+
+/// The reads that may reach granted keys, and where their keys are:
+/// `XRANGE`/`XREVRANGE`/`XLEN key`, `XINFO STREAM key`, `XREAD ... STREAMS key... id...`,
+/// and the declared keys of read-only scripts (`EVAL_RO`/`EVALSHA_RO`, which Redis refuses
+/// to let write anything). Every other command keeps every key in the component's own
+/// namespace.
+fn granted_key_positions(command: &str, args: &[Vec<u8>]) -> Vec<usize> {
+    match command {
+        "EVAL_RO" | "EVALSHA_RO" if args.len() >= 2 => {
+            let n = std::str::from_utf8(&args[1])
+                .ok()
+                .and_then(|n| n.parse::<usize>().ok())
+                .unwrap_or(0)
+                .min(args.len() - 2);
+            (2..2 + n).collect()
+        }
+        "XRANGE" | "XREVRANGE" | "XLEN" if !args.is_empty() => vec![0],
+        "XINFO" if args.len() >= 2 && upper(&args[0]) == "STREAM" => vec![1],
+        "XREAD" => match args.iter().position(|a| upper(a) == "STREAMS") {
+            Some(at) => {
+                let n = (args.len() - at - 1) / 2;
+                (at + 1..at + 1 + n).collect()
+            }
+            None => Vec::new(),
+        },
+        _ => Vec::new(),
+    }
+}
+
+/// After [`rewrite`] put `own` in front of every key: moves the keys of a stream read that
+/// match a grant to the owner's namespace. Returns whether any key moved.
+pub(crate) fn apply_read_grants(
+    own: &[u8],
+    grants: &[ReadGrant],
+    command: &str,
+    args: &mut [Vec<u8>],
+) -> bool {
+    let mut moved = false;
+    for at in granted_key_positions(command, args) {
+        let Some(key) = args[at].strip_prefix(own) else {
+            continue;
+        };
+        if let Some(grant) = grants.iter().find(|g| grant_matches(&g.pattern, key)) {
+            let mut owned = grant.owner_prefix.clone();
+            owned.extend_from_slice(key);
+            args[at] = owned;
+            moved = true;
+        }
+    }
+    moved
+}
+
+/// Strips the owners' prefixes from the stream names of an `XREAD` reply whose keys
+/// [`apply_read_grants`] moved (the component's own prefix was stripped already, so only
+/// names that still carry an owner's prefix and match its grant are touched).
+pub(crate) fn strip_granted_streams(grants: &[ReadGrant], value: &mut redis::Value) {
+    let strip = |name: &mut redis::Value| {
+        let redis::Value::BulkString(b) = name else {
+            return;
+        };
+        if let Some(grant) = grants.iter().find(|g| {
+            b.strip_prefix(g.owner_prefix.as_slice())
+                .is_some_and(|key| grant_matches(&g.pattern, key))
+        }) {
+            b.drain(..grant.owner_prefix.len());
+        }
+    };
+    match value {
+        redis::Value::Array(streams) => {
+            for stream in streams {
+                if let redis::Value::Array(pair) = stream
+                    && let Some(name) = pair.first_mut()
+                {
+                    strip(name);
+                }
+            }
+        }
+        redis::Value::Map(pairs) => pairs.iter_mut().for_each(|(k, _)| strip(k)),
+        _ => {}
+    }
+}
+
 /// Strips `prefix` from one key name (left unchanged if it does not carry it).
 fn strip_key(prefix: &[u8], value: &mut redis::Value) {
     match value {
@@ -1302,6 +1433,108 @@ mod tests {
             check("WAITAOF", &["1", "0", "0"]).unwrap(),
             ["1", "0", "500"]
         );
+    }
+
+    #[test]
+    fn read_grants_move_only_stream_reads_of_matching_keys() {
+        let grants = vec![ReadGrant {
+            pattern: b"q{*}:ev".to_vec(),
+            owner_prefix: b"queue:".to_vec(),
+        }];
+        let run = |cmd: &str, list: &[&str]| {
+            let mut rewritten = rewrite(b"events:", cmd, args(list)).unwrap();
+            let moved = apply_read_grants(b"events:", &grants, cmd, &mut rewritten.args);
+            let out: Vec<String> = rewritten
+                .args
+                .iter()
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            (moved, out)
+        };
+        assert_eq!(
+            run("XRANGE", &["q{mail}:ev", "-", "+"]),
+            (
+                true,
+                vec!["queue:q{mail}:ev".into(), "-".into(), "+".into()]
+            )
+        );
+        assert_eq!(
+            run(
+                "XREAD",
+                &["COUNT", "5", "STREAMS", "q{a}:ev", "e{x}:s", "0-0", "1-0"]
+            )
+            .1,
+            [
+                "COUNT",
+                "5",
+                "STREAMS",
+                "queue:q{a}:ev",
+                "events:e{x}:s",
+                "0-0",
+                "1-0"
+            ]
+        );
+        assert_eq!(run("XINFO", &["STREAM", "q{a}:ev"]).1[1], "queue:q{a}:ev");
+        assert_eq!(
+            run("EVALSHA_RO", &["sha", "2", "q{a}:ev", "e{x}:s", "q{b}:ev"]).1,
+            ["sha", "2", "queue:q{a}:ev", "events:e{x}:s", "q{b}:ev"]
+        );
+        // A script that may write never reaches a granted key.
+        assert_eq!(
+            run("EVALSHA", &["sha", "1", "q{a}:ev"]).1[2],
+            "events:q{a}:ev"
+        );
+        // Writes, and keys the grant does not match, stay in the component's namespace.
+        assert_eq!(
+            run("XADD", &["q{a}:ev", "*", "f", "v"]).1[0],
+            "events:q{a}:ev"
+        );
+        assert_eq!(run("DEL", &["q{a}:ev"]).1[0], "events:q{a}:ev");
+        assert_eq!(
+            run("XRANGE", &["q{a}:i:x}:ev", "-", "+"]),
+            (
+                false,
+                vec!["events:q{a}:i:x}:ev".into(), "-".into(), "+".into()]
+            )
+        );
+        assert_eq!(run("XLEN", &["q{a}:w"]).0, false);
+    }
+
+    #[test]
+    fn grant_patterns_match_without_crossing_braces() {
+        assert!(grant_matches(b"q{*}:ev", b"q{mail}:ev"));
+        assert!(grant_matches(b"q{*}:ev", b"q{}:ev"));
+        assert!(!grant_matches(b"q{*}:ev", b"q{a}:j:1}:ev"));
+        assert!(!grant_matches(b"q{*}:ev", b"q{a}:evx"));
+        assert!(grant_matches(b"*", b"anything"));
+        assert!(validate_grant_pattern("p{*}:s").is_ok());
+        assert!(validate_grant_pattern("").is_err());
+        assert!(validate_grant_pattern("a?").is_err());
+        assert!(validate_grant_pattern("a b").is_err());
+    }
+
+    #[test]
+    fn granted_stream_names_are_stripped_once() {
+        let grants = vec![ReadGrant {
+            pattern: b"q{*}:ev".to_vec(),
+            owner_prefix: b"queue:".to_vec(),
+        }];
+        let mut reply = Value::Array(vec![
+            Value::Array(vec![bulk("queue:q{a}:ev"), Value::Array(vec![])]),
+            Value::Array(vec![bulk("e{x}:s"), Value::Array(vec![])]),
+        ]);
+        strip_granted_streams(&grants, &mut reply);
+        let Value::Array(streams) = reply else {
+            unreachable!()
+        };
+        let names: Vec<Value> = streams
+            .into_iter()
+            .map(|s| match s {
+                Value::Array(mut pair) => pair.remove(0),
+                other => other,
+            })
+            .collect();
+        assert_eq!(names, vec![bulk("q{a}:ev"), bulk("e{x}:s")]);
     }
 
     #[test]

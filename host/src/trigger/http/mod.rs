@@ -343,8 +343,11 @@ impl HttpApp {
         } else {
             match result {
                 Ok(Ok(response)) => {
-                    let prefix = served.component.redis_prefix();
-                    let mut response = self.sse.follow(id, prefix, response).await;
+                    let component = &served.component;
+                    let mut response = self
+                        .sse
+                        .follow(id, |key| component.stream_key(key), response)
+                        .await;
                     response.extensions_mut().insert(FromComponent);
                     response
                 }

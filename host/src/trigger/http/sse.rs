@@ -9,7 +9,7 @@
 //! instance or a Redis connection.
 //!
 //! - The followed key is prefixed with the component's sandbox prefix: a component can only
-//!   follow streams in its own namespace.
+//!   follow streams in its own namespace, or those its read grants name (`read_grants`).
 //! - A client that joins a stream others already follow gets the entries between its own
 //!   position and the reader's from `XRANGE` first, then the live ones: nothing lost, nothing
 //!   twice (every entry is delivered only when its id is after the client's last).
@@ -125,7 +125,7 @@ impl SseHub {
     pub(crate) async fn follow(
         self: &Arc<Self>,
         component: &str,
-        prefix: Option<&str>,
+        stream_key: impl FnOnce(&str) -> String,
         response: Response<Body>,
     ) -> Response<Body> {
         let Some(follow) = header(&response, FOLLOW_HEADER) else {
@@ -161,7 +161,7 @@ impl SseHub {
                 "too many open event streams; retry later",
             );
         };
-        let key = format!("{}{follow}", prefix.unwrap_or(""));
+        let key = stream_key(&follow);
         let subscription = self.subscribe(&admin, key, after, slot).await;
         let ends: Vec<Vec<u8>> = ends.into_iter().map(String::into_bytes).collect();
         let stream = futures::stream::unfold(
